@@ -1,0 +1,41 @@
+# One command each: `make run` (the embedded standalone mode) and `make test` (the whole suite, PostgreSQL then SQLite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-postgres test-sqlite lint fmt migrate services bench
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/mito coordinator
+
+services:
+	bash scripts/ensure-services.sh
+
+test: $(STAMP) services
+	MITO_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
+	MITO_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP) services
+	MITO_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
+
+test-sqlite: $(STAMP)
+	MITO_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app worker_agent client mito tests bench
+	$(VENV)/bin/ruff format --check app worker_agent client mito tests bench
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format app worker_agent client mito tests bench
+	$(VENV)/bin/ruff check --fix app worker_agent client mito tests bench
+
+migrate: $(STAMP)
+	$(VENV)/bin/mito db upgrade

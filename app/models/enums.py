@@ -1,0 +1,93 @@
+"""Enumerations stored as integers; their names are the spec's JSON spellings."""
+
+from __future__ import annotations
+
+import enum
+
+
+class UserState(enum.IntEnum):
+    Active = 0
+    Locked = 1
+    Deleted = 2
+
+
+class GroupState(enum.IntEnum):
+    Active = 0
+    Locked = 1
+    Deleted = 2
+
+
+class Role(enum.IntEnum):
+    """UserGroupRole and GroupWorkerRole: Read < Write < Admin."""
+
+    Read = 0
+    Write = 1
+    Admin = 2
+
+
+class WorkerState(enum.IntEnum):
+    Normal = 0
+    GracefulShutdown = 1
+
+
+class TaskState(enum.IntEnum):
+    Pending = 0
+    Ready = 1
+    Running = 2
+    Finished = 3
+    Cancelled = 4
+    Unknown = 5
+
+
+class TaskExecState(enum.IntEnum):
+    WorkerExited = -1
+    FetchResource = 1
+    FetchResourceFinished = 2
+    FetchResourceError = 3
+    FetchResourceTimeout = 4
+    FetchResourceNotFound = 5
+    FetchResourceForbidden = 6
+    Watch = 7
+    WatchFinished = 8
+    WatchTimeout = 9
+    ExecPending = 10
+    ExecSpawned = 11
+    ExecFinished = 12
+    ExecTimeout = 13
+    UploadResult = 14
+    UploadFinishedResult = 15
+    UploadCancelledResult = 16
+    UploadResultFinished = 17
+    UploadResultTimeout = 18
+    TaskCommitted = 19
+    Unknown = -99
+
+
+class ArtifactContentType(enum.IntEnum):
+    Result = 0
+    ExecLog = 1
+    StdLog = 2
+
+    @property
+    def wire(self) -> str:
+        return ("result", "exec-log", "std-log")[self.value]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.wire}.tar.gz"
+
+    @classmethod
+    def parse(cls, text: str) -> ArtifactContentType:
+        """Accept the wire names and the upstream aliases (Result, exec, ExecLog, std, terminal...)."""
+        key = text.strip().lower().replace("_", "-")
+        aliases = {
+            "result": cls.Result,
+            "exec-log": cls.ExecLog, "execlog": cls.ExecLog, "exec": cls.ExecLog,
+            "std-log": cls.StdLog, "stdlog": cls.StdLog, "std": cls.StdLog, "terminal": cls.StdLog,
+        }  # fmt: skip
+        if key not in aliases:
+            raise ValueError(f"unknown artifact content type {text!r} (expected result, exec-log or std-log)")
+        return aliases[key]
+
+
+ATTACHMENT_CONTENT_TYPE = "application/octet-stream"

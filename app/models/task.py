@@ -1,0 +1,124 @@
+"""Tasks: active (queued, running, awaiting commit) and archived (committed or cancelled by a user).
+
+Dispatch is index-driven: Ready tasks sit in buckets keyed by (group_id, tags_key), where tags_key is the
+canonical form of the task's tag set; `task_buckets` lists the buckets so that a fetch looks only at the
+heads of the buckets whose tag set the worker carries, never at non-matching tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuid_mod
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, IntEnumType, StringSet, UTCDateTime, utcnow
+from app.models._columns import Timestamps, gin_index
+from app.models.enums import TaskExecState, TaskState
+from app.models.group import Group
+from app.models.user import User
+
+
+def tags_key(tags: Iterable[str]) -> str:
+    """The canonical key of a tag set (sorted, JSON)."""
+    return json.dumps(sorted(set(tags)), separators=(",", ":"))
+
+
+class _TaskColumns(Timestamps):
+    creator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), nullable=False)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("groups.id"), nullable=False)
+    task_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    uuid: Mapped[uuid_mod.UUID] = mapped_column(sa.Uuid, unique=True, nullable=False, default=uuid_mod.uuid4)
+    tags: Mapped[list[str]] = mapped_column(StringSet(), default=list, nullable=False)
+    labels: Mapped[list[str]] = mapped_column(StringSet(), default=list, nullable=False)
+    state: Mapped[TaskState] = mapped_column(IntEnumType(TaskState), nullable=False)
+    timeout: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)  # seconds
+    priority: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    upstream_task_uuid: Mapped[uuid_mod.UUID | None] = mapped_column(sa.Uuid)
+    downstream_task_uuid: Mapped[uuid_mod.UUID | None] = mapped_column(sa.Uuid)
+    # How many times a worker holding this task was lost (reaped, force-removed); see the housekeeping jobs.
+    lost_count: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+
+
+class ActiveTask(_TaskColumns, Base):
+    __tablename__ = "active_tasks"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    tags_key: Mapped[str] = mapped_column(sa.Text, nullable=False, default="[]")
+    assigned_worker: Mapped[int | None] = mapped_column(sa.ForeignKey("workers.id", ondelete="SET NULL"))
+    # Incremented by every claim: a report must come from the worker holding the current attempt.
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+    # When the current attempt was claimed (the timeout sweep compares against it).
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last exec state the holding agent reported (report op extension ExecState).
+    exec_state: Mapped[TaskExecState | None] = mapped_column(IntEnumType(TaskExecState))
+    # A user asked to cancel this Running task; its agent learns it from the heartbeat response.
+    cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+
+    creator: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    group: Mapped[Group] = relationship(lazy="joined", innerjoin=True)
+
+
+sa.Index(
+    "ix_active_tasks_dispatch",
+    ActiveTask.group_id,
+    ActiveTask.tags_key,
+    ActiveTask.priority.desc(),
+    ActiveTask.id,
+    postgresql_where=ActiveTask.state == TaskState.Ready,
+    sqlite_where=ActiveTask.state == TaskState.Ready,
+)
+sa.Index("ix_active_tasks_group_created", ActiveTask.group_id, ActiveTask.created_at)
+sa.Index("ix_active_tasks_group_task_id", ActiveTask.group_id, ActiveTask.task_id, unique=True)
+sa.Index("ix_active_tasks_state_claimed", ActiveTask.state, ActiveTask.claimed_at)
+sa.Index("ix_active_tasks_assigned_worker", ActiveTask.assigned_worker)
+sa.Index("ix_active_tasks_upstream", ActiveTask.upstream_task_uuid)
+gin_index("ix_active_tasks_tags", ActiveTask.tags)
+gin_index("ix_active_tasks_labels", ActiveTask.labels)
+
+
+class ArchivedTask(_TaskColumns, Base):
+    __tablename__ = "archived_tasks"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False)
+    reporter_uuid: Mapped[uuid_mod.UUID | None] = mapped_column(sa.Uuid, index=True)
+
+    creator: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    group: Mapped[Group] = relationship(lazy="joined", innerjoin=True)
+
+
+sa.Index("ix_archived_tasks_group_created", ArchivedTask.group_id, ArchivedTask.created_at)
+sa.Index("ix_archived_tasks_group_task_id", ArchivedTask.group_id, ArchivedTask.task_id, unique=True)
+gin_index("ix_archived_tasks_tags", ArchivedTask.tags)
+gin_index("ix_archived_tasks_labels", ArchivedTask.labels)
+
+
+class TaskBucket(Base):
+    """One row per (group, tag set) that has ever held a Ready task: the dispatch entry points."""
+
+    __tablename__ = "task_buckets"
+    __table_args__ = (sa.UniqueConstraint("group_id", "tags_key", name="uq_task_buckets_group_id_tags_key"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("groups.id", ondelete="CASCADE"), nullable=False)
+    tags_key: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    tags: Mapped[list[str]] = mapped_column(StringSet(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class TaskLoss(Base):
+    """A record of a worker lost while it held a task (heartbeat timeout, overrun, force shutdown)."""
+
+    __tablename__ = "task_losses"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    task_uuid: Mapped[uuid_mod.UUID] = mapped_column(sa.Uuid, nullable=False, index=True)
+    worker_uuid: Mapped[uuid_mod.UUID] = mapped_column(sa.Uuid, nullable=False)
+    reason: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -1,0 +1,102 @@
+"""Schema base classes and the field types shared by every tag's schemas."""
+
+from __future__ import annotations
+
+import enum
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
+
+from mito.units import format_duration, parse_duration
+
+
+class BodySchema(Schema):
+    """Request bodies: unknown fields are an error (400)."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class QuerySchema(Schema):
+    """Query strings: unknown parameters are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class RespSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ErrorSchema(Schema):
+    """The spec's ErrorMsg (msg) and shared responses (error), plus field details."""
+
+    msg = fields.String(required=True)
+    error = fields.String()
+    errors = fields.Dict()
+
+
+class EnumName(fields.Field):
+    """An IntEnum carried by member name (`"Ready"`, `"Admin"`); input case-insensitive."""
+
+    def __init__(self, enum_cls: type[enum.Enum], *, names: list[str] | None = None, **kwargs):
+        self.enum_cls = enum_cls
+        self.names = names or [m.name for m in enum_cls]
+        kwargs.setdefault("metadata", {})
+        super().__init__(**kwargs)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("enum", list(self.names))
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return self.enum_cls(value).name
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            for member in self.enum_cls:
+                if member.name in self.names and member.name.lower() == value.strip().lower():
+                    return member
+        raise ValidationError(f"Must be one of: {', '.join(self.names)}.")
+
+
+class Duration(fields.Field):
+    """A humantime duration: input `2h 30m`, `10min`; output `2h 30m`; the Python value is seconds (int)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        super().__init__(**kwargs)
+        self.metadata.setdefault("type", "string")
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format_duration(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid duration: expected a string like '10m' or '2h 30m'.")
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        if seconds < 0 or seconds > 100 * 365.25 * 86400:
+            raise ValidationError("Duration out of range.")
+        return int(seconds)
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses strings, floats and booleans, within an optional bit width."""
+
+    def __init__(self, *, bits: int | None = None, unsigned: bool = False, **kwargs):
+        super().__init__(strict=True, **kwargs)
+        self.bits, self.unsigned = bits, unsigned
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid integer.")
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if self.bits:
+            lo = 0 if self.unsigned else -(2 ** (self.bits - 1))
+            hi = 2**self.bits - 1 if self.unsigned else 2 ** (self.bits - 1) - 1
+            if not lo <= result <= hi:
+                raise ValidationError(f"Must be between {lo} and {hi}.")
+        return result

@@ -1,0 +1,1 @@
+"""Business rules, permissions and transactions, one module per domain."""

@@ -1,0 +1,3 @@
+from mito.main import main
+
+main()
