@@ -1,0 +1,1 @@
+"""The Mitosis SDK and the `mito` client CLI. Never imports the coordinator (app)."""

@@ -1,0 +1,94 @@
+"""The one HTTP layer shared by the SDK, the CLI and the worker agent.
+
+Errors come back as ApiError carrying the status and the server's message (the `msg` of the error body).
+The transport is injectable (httpx.Client), so tests can route it anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """An HTTP error answered by the coordinator."""
+
+    def __init__(self, status: int, message: str, body: Any = None):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+class TransportError(ApiError):
+    """The coordinator could not be reached (connection refused, timeout)."""
+
+    def __init__(self, message: str):
+        super().__init__(0, message)
+
+
+class HttpClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.Client | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = transport or httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        ok: tuple[int, ...] = (200,),
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send one request; return the response if its status is in `ok`, else raise ApiError."""
+        headers = {}
+        bearer = token or self.token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        kwargs: dict[str, Any] = {"headers": headers, "params": params}
+        if json is not None:
+            kwargs["json"] = json
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise TransportError(f"cannot reach the coordinator at {self.base_url}: {exc}") from exc
+        if resp.status_code not in ok:
+            raise ApiError(resp.status_code, _error_message(resp), _json_or_none(resp))
+        return resp
+
+    def json(self, method: str, path: str, **kwargs) -> Any:
+        """Send one request and decode its JSON body (None for an empty body)."""
+        return _json_or_none(self.request(method, path, **kwargs))
+
+
+def _json_or_none(resp: httpx.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _error_message(resp: httpx.Response) -> str:
+    body = _json_or_none(resp)
+    if isinstance(body, dict):
+        return str(body.get("msg") or body.get("error") or body)
+    return resp.text.strip() or resp.reason_phrase
