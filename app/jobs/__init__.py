@@ -1,0 +1,1 @@
+"""Housekeeping jobs on Celery (issue 5 builds the Celery app here)."""
