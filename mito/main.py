@@ -9,6 +9,8 @@ import importlib
 
 import click
 
+from client.options import global_options
+
 # name -> "module:attribute" of a click command
 PROGRAMS = {
     "coordinator": "app.cli:coordinator",
@@ -44,8 +46,13 @@ class MitoGroup(click.Group):
 
 
 @click.group(cls=MitoGroup)
+@global_options
 def cli() -> None:
-    """Mitosis: run command-line tasks on many machines."""
+    """Mitosis: run command-line tasks on many machines.
+
+    Client commands take global options first: mito [--coordinator URL] [--user U] [--json] GROUP VERB.
+    Shell completion: eval "$(_MITO_COMPLETE=bash_source mito)" (zsh_source, fish_source).
+    """
 
 
 def main() -> None:

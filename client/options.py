@@ -1,0 +1,47 @@
+"""The global options of the client CLI, shared by `mito` (mito/main.py) and `client.cli:cli`.
+
+Kept tiny (click only) so the `mito` entry point can apply them without importing the SDK.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+def global_options(func):
+    """`--coordinator URL` (env MITO_COORDINATOR_ADDR), `--user U`, `--json`; stored in ctx.obj."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value):
+        obj = ctx.ensure_object(dict)
+        if value is not None and value is not False:
+            obj[param.name] = value
+        return value
+
+    options = [
+        click.option(
+            "--coordinator",
+            envvar="MITO_COORDINATOR_ADDR",
+            expose_value=False,
+            callback=remember,
+            help="Coordinator URL (env MITO_COORDINATOR_ADDR; default: the one you logged in to, "
+            "else http://127.0.0.1:5000).",
+        ),
+        click.option(
+            "--user",
+            "-u",
+            expose_value=False,
+            callback=remember,
+            help="Act as this cached user (see `mito login`).",
+        ),
+        click.option(
+            "--json",
+            "json",
+            is_flag=True,
+            expose_value=False,
+            callback=remember,
+            help="Machine-readable JSON output.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
