@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/mito coordinator
+	$(VENV)/bin/mito standalone
 
 services:
 	bash scripts/ensure-services.sh
