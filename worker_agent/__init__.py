@@ -1,0 +1,1 @@
+"""The worker agent program `mito worker` (never imports app)."""
