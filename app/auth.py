@@ -23,7 +23,8 @@ from app import db
 from app.errors import Forbidden, Unauthorized, WrongCredentials
 from app.models import User, UserState, Worker
 
-_hasher = PasswordHasher()  # argon2id, library defaults
+# argon2id with the parameters of the original (argon2 0.5 defaults: m=19456 KiB, t=2, p=1).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 def md5_bytes(password: str) -> bytes:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import os
+import signal
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +61,22 @@ def serve(overrides: Mapping[str, Any] | None = None, *, migrate: bool = True, p
         "loglevel": "info",
     }
     _Gunicorn(lambda: create_app(fixed), options).run()
+
+
+def shutdown_callback(environ: Mapping[str, Any]) -> Callable[[], None]:
+    """What stops this server once the shutdown response has been sent.
+
+    Under gunicorn: SIGTERM to the master, which stops accepting, lets every worker finish its in-flight
+    requests (graceful_timeout) and exits 0. Tests of the in-process app set SHUTDOWN_HOOK instead.
+    """
+    from flask import current_app
+
+    hook = current_app.config.get("SHUTDOWN_HOOK")
+    if hook is not None:
+        return hook
+    if str(environ.get("SERVER_SOFTWARE", "")).startswith("gunicorn"):
+        master = os.getppid()
+        return lambda: os.kill(master, signal.SIGTERM)
+    return lambda: log.warning(
+        "shutdown requested, but this server is not gunicorn: stop the process yourself"
+    )

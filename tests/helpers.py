@@ -88,3 +88,44 @@ class LiveCoordinator:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def db_snapshot(app) -> dict[str, list[tuple]]:
+    """Every row of every table, for asserting that a refused request changed nothing."""
+    import sqlalchemy as sa
+
+    from app import db
+    from app.db import Base
+
+    with app.app_context():
+        snapshot = {}
+        for table in Base.metadata.sorted_tables:
+            rows = db.session.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
+            snapshot[table.name] = [tuple(row) for row in rows]
+        db.session.remove()
+        return snapshot
+
+
+def make_worker(app, creator: str, groups: dict[str, str] | None = None, lifetime: int = 3600) -> str:
+    """Insert a worker row for `creator` with roles {group: "Read"|"Write"|"Admin"}; return a worker token."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from app import auth, db
+    from app.models import Group, GroupWorker, Role, User, Worker
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == creator))
+        worker = Worker(
+            creator_id=user.id, tags=[], labels=[], expires_at=datetime.now(UTC) + timedelta(seconds=lifetime)
+        )
+        db.session.add(worker)
+        db.session.flush()
+        for name, role in (groups or {}).items():
+            group = db.session.scalar(sa.select(Group).where(Group.group_name == name))
+            db.session.add(GroupWorker(group_id=group.id, worker_id=worker.id, role=Role[role]))
+        db.session.commit()
+        token = auth.issue_worker_token(worker, lifetime)
+        db.session.remove()
+        return token

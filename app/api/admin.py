@@ -2,6 +2,97 @@
 
 from __future__ import annotations
 
-from app.api._blueprint import Blueprint
+from flask import current_app, request
+
+from app import server
+from app.api._blueprint import Blueprint, empty_response
+from app.schemas.admin import (
+    AdminChangePasswordReq,
+    ChangeGroupStorageQuotaReq,
+    ChangeUserGroupQuota,
+    ChangeUserStateReq,
+    CreateUserReq,
+    GroupStorageQuotaResp,
+    ShutdownReq,
+    UserGroupQuotaResp,
+    UserStateResp,
+)
+from app.services import admin as admin_service
 
 blp = Blueprint("Admin", __name__, description="Administrative operations (admin users only)")
+
+
+@blp.route("/admin/users", methods=["POST"])
+@blp.user_required(admin=True)
+@blp.arguments(CreateUserReq)
+@blp.response(200, description="User created successfully")
+@blp.errors(409)
+def admin_create_user(body):
+    """Create user (Admin)"""
+    admin_service.create_user(**body)
+    return empty_response()
+
+
+@blp.route("/admin/users/<username>", methods=["DELETE"])
+@blp.user_required(admin=True)
+@blp.response(200, UserStateResp)
+@blp.errors(404)
+def admin_delete_user(username):
+    """Delete user (Admin)"""
+    return {"state": admin_service.delete_user(username=username)}
+
+
+@blp.route("/admin/users/<username>/password", methods=["POST"])
+@blp.user_required(admin=True)
+@blp.arguments(AdminChangePasswordReq)
+@blp.response(200, description="Password changed successfully")
+@blp.errors(404)
+def admin_change_user_password(body, username):
+    """Change user password (Admin)"""
+    admin_service.change_user_password(username=username, md5_password=body["new_md5_password"])
+    return empty_response()
+
+
+@blp.route("/admin/users/<username>/group-quota", methods=["POST"])
+@blp.user_required(admin=True)
+@blp.arguments(ChangeUserGroupQuota)
+@blp.response(200, UserGroupQuotaResp)
+@blp.errors(404)
+def admin_change_user_group_quota(body, username):
+    """Change user group quota (Admin)"""
+    return {
+        "group_quota": admin_service.change_user_group_quota(username=username, change=body["group_quota"])
+    }
+
+
+@blp.route("/admin/users/<username>/state", methods=["POST"])
+@blp.user_required(admin=True)
+@blp.arguments(ChangeUserStateReq)
+@blp.response(200, UserStateResp)
+@blp.errors(404)
+def admin_change_user_state(body, username):
+    """Change user state (Admin)"""
+    return {"state": admin_service.change_user_state(username=username, state=body["state"])}
+
+
+@blp.route("/admin/groups/<group_name>/storage-quota", methods=["POST"])
+@blp.user_required(admin=True)
+@blp.arguments(ChangeGroupStorageQuotaReq)
+@blp.response(200, GroupStorageQuotaResp)
+@blp.errors(404)
+def admin_change_group_storage_quota(body, group_name):
+    """Change group storage quota (Admin)"""
+    quota = admin_service.change_group_storage_quota(group_name=group_name, change=body["storage_quota"])
+    return {"storage_quota": quota}
+
+
+@blp.route("/admin/shutdown", methods=["POST"])
+@blp.user_required(admin=True)
+@blp.arguments(ShutdownReq)
+@blp.response(200, description="Shutdown initiated")
+def admin_shutdown_coordinator(body):
+    """Shutdown coordinator (Admin)"""
+    admin_service.check_shutdown_secret(secret=body["secret"], expected=current_app.config["SHUTDOWN_SECRET"])
+    response = empty_response()
+    response.call_on_close(server.shutdown_callback(request.environ))
+    return response

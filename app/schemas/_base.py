@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from mito.units import format_duration, parse_duration
 
@@ -100,3 +100,40 @@ class StrictInteger(fields.Integer):
             if not lo <= result <= hi:
                 raise ValidationError(f"Must be between {lo} and {hi}.")
         return result
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean only (marshmallow's Boolean would also take "yes", 1, "on")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean.")
+        return value
+
+
+class Md5Password(fields.List):
+    """A password on the wire: the 16 raw MD5 bytes as a JSON array of 16 integers 0-255; loads as bytes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            StrictInteger(validate=validate.Range(min=0, max=255)),
+            validate=validate.Length(equal=16),
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return bytes(super()._deserialize(value, attr, data, **kwargs))
+
+    def _validate(self, value):
+        super()._validate(list(value) if isinstance(value, bytes) else value)
+
+
+class NameList(fields.List):
+    """Names in a query string: repeated keys (`users=a&users=b`) or comma-separated (`users=a,b`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = super()._deserialize(value, attr, data, **kwargs)
+        return [part.strip() for item in items for part in item.split(",") if part.strip()]

@@ -1,0 +1,94 @@
+"""Admin operations: users, quotas, states, coordinator shutdown. Routes check the admin token first."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+
+from app import db
+from app.errors import Forbidden, InvalidRequest
+from app.models import User, UserState
+from app.services import group as group_service
+from app.services import user as user_service
+from mito.units import parse_size
+
+log = logging.getLogger(__name__)
+
+INT32_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_QUOTA_OP = re.compile(r"^\s*([+=-]?)\s*(.+?)\s*$")
+
+
+@db.transactional
+def create_user(*, username: str, md5_password: bytes, admin: bool) -> User:
+    """Create a user (with the personal group)."""
+    return user_service.create_user(username=username, md5_password=md5_password, admin=admin)
+
+
+@db.transactional
+def change_user_state(*, username: str, state: UserState) -> UserState:
+    """Set a user's state; Locked and Deleted users are refused (403) on login and on every request."""
+    user = user_service.require_user(username, for_update=True)
+    user.state = state
+    db.session.flush()
+    return user.state
+
+
+def delete_user(*, username: str) -> UserState:
+    """Mark a user Deleted; the name stays taken and nothing else is removed."""
+    return change_user_state(username=username, state=UserState.Deleted)
+
+
+@db.transactional
+def change_user_password(*, username: str, md5_password: bytes) -> None:
+    """Set any user's password; that user's earlier tokens stop working."""
+    user_service.set_password(user_service.require_user(username, for_update=True), md5_password)
+
+
+def _apply(op: str, amount: int, current: int) -> int:
+    return {"+": current + amount, "-": current - amount}.get(op, amount)
+
+
+def _split_op(text: str) -> tuple[str, str]:
+    match = _QUOTA_OP.match(text)
+    if not match:
+        raise InvalidRequest(f"Invalid quota change {text!r}: expected +N, -N, =N or N")
+    return match.group(1), match.group(2)
+
+
+@db.transactional
+def change_user_group_quota(*, username: str, change: str) -> int:
+    """Apply `+N`, `-N`, `=N` or `N` to a user's group quota (clamped at 0)."""
+    op, number = _split_op(change)
+    if not re.fullmatch(r"\d+", number) or int(number) > INT32_MAX:
+        raise InvalidRequest(
+            f"Invalid group quota change {change!r}: expected +N, -N, =N or N with 0 <= N < 2^31"
+        )
+    user = user_service.require_user(username, for_update=True)
+    user.group_quota = min(max(_apply(op, int(number), user.group_quota), 0), INT32_MAX)
+    db.session.flush()
+    return user.group_quota
+
+
+@db.transactional
+def change_group_storage_quota(*, group_name: str, change: str) -> int:
+    """Apply `+SIZE`, `-SIZE`, `=SIZE` or `SIZE` (2GB decimal, 1GiB binary) to a group's storage quota."""
+    op, size_text = _split_op(change)
+    try:
+        size = parse_size(size_text)
+    except ValueError as exc:
+        raise InvalidRequest(f"Invalid storage quota change {change!r}: {exc}") from None
+    if size > INT64_MAX:
+        raise InvalidRequest(f"Invalid storage quota change {change!r}: too large")
+    group = group_service.require_group(group_name, for_update=True)
+    group.storage_quota = min(max(_apply(op, size, group.storage_quota), INT64_MIN), INT64_MAX)
+    db.session.flush()
+    return group.storage_quota
+
+
+def check_shutdown_secret(*, secret: str, expected: str) -> None:
+    """403 unless `secret` matches the coordinator's shutdown secret."""
+    if not hmac.compare_digest(secret.encode(), str(expected).encode()):
+        raise Forbidden("Authentication error: Permission denied: wrong shutdown secret")
+    log.warning("coordinator shutdown requested by an admin")
