@@ -64,7 +64,7 @@ def require_user(username: str, *, for_update: bool = False) -> User:
 
 @db.transactional
 def login(*, username: str, md5_password: bytes, retain: bool = False, ip: str | None = None) -> str:
-    """Check the credentials, record the sign-in, return a token; without `retain` older tokens stop working."""
+    """Check the credentials, record the sign-in, return a token; a non-retain login rotates the signature."""
     user = db.session.scalar(sa.select(User).where(User.username == username).with_for_update())
     if user is None or not auth.verify_password(user.encrypted_password, md5_password):
         raise WrongCredentials()
