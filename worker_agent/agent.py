@@ -108,29 +108,26 @@ class Agent:
         return 0
 
     def start(self) -> None:
-        user_token = self.login()
+        user_token, username = self.login()
+        cfg = self.config
+        groups = cfg.groups or [username]  # default: the user's personal group
         resp = self.call(
             "register",
             lambda: self.api.register(
-                user_token,
-                tags=self.config.tags,
-                groups=self.config.groups,
-                labels=self.config.labels,
-                lifetime=self.config.lifetime,
-            ),  # fmt: skip
+                user_token, tags=cfg.tags, groups=groups, labels=cfg.labels, lifetime=cfg.lifetime
+            ),
             interrupt=self.stopping,
         )
         self.worker_id = str(resp["worker_id"])
         self.work_dir = (self.config.work_dir or user_cache_dir()) / self.worker_id
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        cfg = self.config
         log.info(
             "registered worker %s at %s (tags=%s groups=%s labels=%s)", self.worker_id, cfg.coordinator,
-            ",".join(cfg.tags), ",".join(cfg.groups), ",".join(cfg.labels),
+            ",".join(cfg.tags), ",".join(groups), ",".join(cfg.labels),
         )  # fmt: skip
         self.connect_redis(resp.get("redis_url"))
 
-    def login(self) -> str:
+    def login(self) -> tuple[str, str]:
         """A user token: the cached one if /auth accepts it, else a retained login (keeps other sessions)."""
         cache_file = self.config.credentials_file()
         key = f"{self.config.coordinator}|{self.config.user or ''}"
@@ -142,7 +139,7 @@ class Agent:
                     "auth", lambda: self.api.auth(token), interrupt=self.stopping, gone_on_401=False
                 )
                 log.info("reusing the cached credential of %s", name)
-                return token
+                return token, name
             except ApiError as exc:
                 if exc.status != 401:
                     raise
@@ -160,7 +157,7 @@ class Agent:
         log.info("logged in as %s", self.config.user)
         cache[key] = token
         _write_json(cache_file, cache)
-        return token
+        return token, self.config.user
 
     def connect_redis(self, url: str | None) -> None:
         if not url or self.config.skip_redis:

@@ -284,3 +284,8 @@ def test_register_sends_tags_groups_labels_and_lifetime(fake, make_agent):
     assert fake.registered == [
         {"tags": ["t"], "groups": ["g", "h:admin"], "labels": ["l1"], "lifetime": "1d"}
     ]
+
+
+def test_register_defaults_to_the_personal_group(fake, make_agent):
+    run_until(make_agent(groups=[]), lambda: fake.registered)
+    assert fake.registered[0]["groups"] == ["alice"]
