@@ -63,9 +63,9 @@ def run_command(
         for fh in (out, err):
             if fh is not subprocess.DEVNULL:
                 fh.close()
+    deadline = time.monotonic() + timeout
     if on_spawn:
         on_spawn(proc.pid)
-    deadline = time.monotonic() + timeout
     timed_out = cancelled = False
     while True:
         try:
