@@ -110,11 +110,19 @@ class Supervisor:
         )
         wait_until_up(self.url + "/health", self.coordinator)
         self.stop_jobs = start_housekeeping(app)
-        agent_env = child_env(self.overrides, {"MITO_POLLING_INTERVAL": self.polling_interval})
         for i in range(self.workers):
-            args = ["worker", "--coordinator", self.url, "--user", self.settings["ADMIN_USER"],
-                    "--password", self.settings["ADMIN_PASSWORD"]]  # fmt: skip
-            self.agents.append(self._spawn(args, f"agent-{i + 1}.log", agent_env))
+            agent_env = child_env(
+                self.overrides,
+                {
+                    "MITO_USER": self.settings["ADMIN_USER"],
+                    "MITO_PASSWORD": self.settings["ADMIN_PASSWORD"],
+                    "MITO_POLLING_INTERVAL": self.polling_interval,
+                    "MITO_WORK_DIR": str(self.data_dir / "agents" / f"agent-{i + 1}"),
+                },
+            )
+            self.agents.append(
+                self._spawn(["worker", "--coordinator", self.url], f"agent-{i + 1}.log", agent_env)
+            )
 
     def stop(self) -> int:
         """Stop agents, jobs, coordinator in that order; returns how many children had to be killed."""

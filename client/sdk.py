@@ -15,7 +15,6 @@ client/worker_api.py).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from client.http import ApiError, HttpClient, TransportError
+from client.worker_api import WorkerApi, md5_password
 
 __all__ = ["OPERATIONS", "ApiError", "Mitosis", "TransportError", "md5_password"]
 
@@ -104,12 +104,6 @@ _ARTIFACT_ALIASES = {
     "std-log": "std-log", "stdlog": "std-log", "std": "std-log", "terminal": "std-log",
 }  # fmt: skip
 DONE_STATES = ("Finished", "Cancelled")
-
-
-def md5_password(password: str | bytes) -> list[int]:
-    """The wire form of a password: its 16 MD5 bytes as ints (the coordinator never sees the text)."""
-    raw = password.encode() if isinstance(password, str) else password
-    return list(hashlib.md5(raw).digest())
 
 
 def artifact_type(name: str) -> str:
@@ -209,8 +203,8 @@ class Mitosis:
         timeout: float = 30.0,
         transport: httpx.Client | None = None,
     ):
-        self.http = HttpClient(base_url, token, timeout=timeout, transport=transport)
-        self._raw = transport or httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = transport or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.http = HttpClient(base_url, token, timeout=timeout, transport=self._client)
 
     @property
     def base_url(self) -> str:
@@ -226,7 +220,6 @@ class Mitosis:
 
     def close(self) -> None:
         self.http.close()
-        self._raw.close()
 
     def __enter__(self) -> Mitosis:
         return self
@@ -409,30 +402,32 @@ class Mitosis:
         self._call("DELETE", f"/workers/{_q(uuid)}/groups", params={"groups": ",".join(groups)})
 
     # ---------------------------------------------------------------- workers (worker token)
-    def unregister_worker(self, worker_token: str) -> None:
-        self._call("DELETE", "/workers", token=worker_token)
+    def _worker(self, worker_token: str) -> WorkerApi:
+        """The agent's client (client/worker_api.py) with a worker token, over this client's connection."""
+        return WorkerApi(HttpClient(self.base_url, worker_token, transport=self._client))
 
-    def worker_heartbeat(self, worker_token: str) -> Json:
-        """Returns {"cancel": [uuids]} (or None) as the coordinator answers."""
-        return self._call("POST", "/workers/heartbeat", token=worker_token)
+    def unregister_worker(self, worker_token: str) -> None:
+        self._worker(worker_token).unregister()
+
+    def worker_heartbeat(self, worker_token: str) -> list[str]:
+        """Returns the uuids of tasks the agent must cancel."""
+        return self._worker(worker_token).heartbeat()
 
     def worker_fetch_task(self, worker_token: str) -> dict | None:
         """Claim the next task, or None when there is nothing to do (204)."""
-        return self._call("GET", "/workers/tasks", token=worker_token, ok=(200, 204))
+        return self._worker(worker_token).fetch()
 
-    def worker_report_task(self, worker_token: str, task_id: int, op: Json) -> dict | None:
-        return self._call("POST", "/workers/tasks", token=worker_token, json={"id": task_id, "op": op})
+    def worker_report_task(self, worker_token: str, task_id: int, op: Json) -> dict:
+        return self._worker(worker_token).report(task_id, op)
 
     def worker_get_task(self, worker_token: str, uuid: str) -> dict:
-        return self._call("GET", f"/workers/tasks/{_q(uuid)}", token=worker_token)
+        return self._worker(worker_token).get_task(_q(uuid))
 
     def worker_download_artifact(self, worker_token: str, uuid: str, content_type: str) -> dict:
-        path = f"/workers/tasks/{_q(uuid)}/artifacts/{artifact_type(content_type)}"
-        return self._call("GET", path, token=worker_token, params={"redirect": "false"})
+        return self._worker(worker_token).artifact_url(_q(uuid), artifact_type(content_type))
 
     def worker_download_attachment(self, worker_token: str, uuid: str, key: str) -> dict:
-        path = f"/workers/tasks/{_q(uuid)}/attachments/{_key(key)}"
-        return self._call("GET", path, token=worker_token, params={"redirect": "false"})
+        return self._worker(worker_token).attachment_url(_q(uuid), key)
 
     # ---------------------------------------------------------------- tasks
     def submit_task(
@@ -597,7 +592,7 @@ class Mitosis:
 
         headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
         try:
-            resp = self._raw.put(url, content=chunks() if size else b"", headers=headers)
+            resp = self._client.put(url, content=chunks() if size else b"", headers=headers)
         except httpx.TransportError as exc:
             raise TransportError(f"upload to {url} failed: {exc}") from exc
         if resp.status_code >= 300:
@@ -617,7 +612,7 @@ class Mitosis:
         path.parent.mkdir(parents=True, exist_ok=True)
         done = 0
         try:
-            with self._raw.stream("GET", url) as resp:
+            with self._client.stream("GET", url) as resp:
                 if resp.status_code >= 300:
                     resp.read()
                     raise ApiError(

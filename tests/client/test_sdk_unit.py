@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from client.http import ApiError
-from client.sdk import OPERATIONS, Mitosis, artifact_type, md5_password
+from client.sdk import OPERATIONS, Mitosis, artifact_type
 
 SPEC_OPERATION_IDS = """
 healthCheck userLogin userAuth getRedisConnectionInfo changePassword queryUserGroups createGroup
@@ -81,11 +81,6 @@ def test_login_sends_md5_bytes_and_stores_the_token():
     assert sdk.token == "tok-1"
     sdk.http.request("GET", "/health")
     assert rec.last.headers["Authorization"] == "Bearer tok-1"
-
-
-def test_md5_password_is_sixteen_ints():
-    assert md5_password("x") == list(hashlib.md5(b"x").digest())
-    assert len(md5_password("")) == 16
 
 
 def test_error_answer_raises_api_error_with_status_and_message():

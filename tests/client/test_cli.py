@@ -1,0 +1,150 @@
+"""The client CLI in-process (click's CliRunner) against a real coordinator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from client import credentials
+from mito.main import cli
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
+from tests.helpers import free_port
+
+
+@pytest.fixture
+def mito(server, tmp_path, monkeypatch):
+    """mito(*args, ok=True) -> Result; the coordinator is the test server, the config dir is private."""
+    monkeypatch.setenv("MITO_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("MITO_COORDINATOR_ADDR", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True, coordinator: str | None = server.url, input: str | None = None):
+        prefix = ["--coordinator", coordinator] if coordinator else []
+        result = runner.invoke(cli, [*prefix, *args], input=input, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def test_login_caches_a_private_token_and_whoami_answers(mito):
+    out = mito("login", ADMIN_USER, ADMIN_PASSWORD, "--json")
+    assert json.loads(out.output) == {"ok": True, "username": ADMIN_USER}
+    path = credentials.credentials_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(mito("whoami", "--json").output)["username"] == ADMIN_USER
+
+
+def test_login_prompts_for_what_is_missing(mito):
+    mito("login", input=f"{ADMIN_USER}\n{ADMIN_PASSWORD}\n")
+    assert credentials.find().username == ADMIN_USER
+
+
+def test_the_cached_coordinator_is_used_without_the_flag(mito):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    assert mito("whoami", coordinator=None).output.strip() == ADMIN_USER
+
+
+def test_several_users_first_is_default_and_user_selects(mito, admin):
+    admin.admin_create_user("bob", "bob-pw")
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    mito("login", "bob", "bob-pw")
+    assert [c.username for c in credentials.load()] == [ADMIN_USER, "bob"]
+    assert mito("whoami").output.strip() == ADMIN_USER
+    assert mito("--user", "bob", "whoami").output.strip() == "bob"
+    mito("logout", "bob")
+    assert [c.username for c in credentials.load()] == [ADMIN_USER]
+
+
+def test_wrong_password_fails_with_the_status_and_nothing_cached(mito):
+    result = mito("login", ADMIN_USER, "wrong", ok=False)
+    assert result.exit_code == 1
+    assert "401" in result.output
+    assert credentials.load() == []
+
+
+def test_commands_before_login_say_to_log_in(mito):
+    result = mito("users", "groups", ok=False)
+    assert result.exit_code == 1
+    assert "run `mito login`" in result.output
+
+
+def test_a_stale_token_says_to_log_in_again(mito, monkeypatch):
+    credentials.save(credentials.Credential(ADMIN_USER, "not-a-token", "http://unused"))
+    result = mito("users", "groups", ok=False)
+    assert "401" in result.output and "run `mito login`" in result.output
+
+
+def test_an_unreachable_coordinator_says_where_to_point(mito):
+    result = mito("health", coordinator=f"http://127.0.0.1:{free_port()}", ok=False)
+    assert result.exit_code == 1
+    assert "MITO_COORDINATOR_ADDR" in result.output
+
+
+def test_coordinator_from_the_environment(mito, server, monkeypatch):
+    monkeypatch.setenv("MITO_COORDINATOR_ADDR", server.url)
+    assert json.loads(mito("health", "--json", coordinator=None).output) == {"status": "ok"}
+
+
+def test_groups_and_users_with_json_and_tables(mito):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    assert json.loads(mito("groups", "create", "lab", "--json").output) == {"ok": True, "group_name": "lab"}
+    group = json.loads(mito("--json", "groups", "get", "lab").output)
+    assert group["group_name"] == "lab" and group["users_in_group"] == {ADMIN_USER: "Admin"}
+    table = mito("users", "groups").output
+    assert "lab" in table and "Admin" in table
+    assert json.loads(mito("users", "groups", "--json").output)["lab"] == "Admin"
+
+
+def test_group_membership_commands(mito, admin):
+    admin.admin_create_user("bob", "pw")
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    mito("groups", "create", "lab")
+    mito("groups", "update-user", "lab", "bob:write")
+    assert json.loads(mito("groups", "get", "lab", "--json").output)["users_in_group"]["bob"] == "Write"
+    mito("groups", "remove-user", "lab", "bob")
+    assert "bob" not in json.loads(mito("groups", "get", "lab", "--json").output)["users_in_group"]
+
+
+def test_a_bad_role_is_a_usage_error(mito):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    result = mito("groups", "update-user", "lab", "bob:owner", ok=False)
+    assert result.exit_code == 2 and "unknown role" in result.output
+
+
+def test_admin_user_commands(mito, server):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    mito("admin", "users", "create", "dave", "pw")
+    mito("admin", "users", "change-password", "dave", "pw2")
+    assert (
+        json.loads(mito("admin", "users", "group-quota", "dave", "+1", "--json").output)["group_quota"] >= 1
+    )
+    assert json.loads(mito("admin", "users", "state", "dave", "locked", "--json").output) == {
+        "state": "Locked"
+    }
+    quota = json.loads(mito("admin", "groups", "storage-quota", "dave", "2GB", "--json").output)
+    assert quota == {"storage_quota": 2 * 10**9}
+    assert "Deleted" in mito("admin", "users", "delete", "dave").output
+
+
+def test_non_admins_are_refused_admin_commands_with_a_hint(mito, admin):
+    admin.admin_create_user("eve", "pw")
+    mito("login", "eve", "pw")
+    result = mito("admin", "users", "create", "mallory", "pw", ok=False)
+    assert "403" in result.output and "Hint" in result.output
+
+
+def test_bad_submit_options_are_usage_errors(mito):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    for args, text in [
+        (["-e", "NOEQUALS"], "KEY=VALUE"),
+        (["-r", "attachment=only-key"], "attachment=KEY:LOCAL_PATH"),
+        (["--watch", "uuid-only"], "UUID,STATE"),
+        (["--timeout", "ten minutes"], "invalid duration"),
+    ]:
+        result = mito("tasks", "submit", *args, "--", "true", ok=False)
+        assert result.exit_code == 2 and text in result.output, result.output
