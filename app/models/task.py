@@ -88,6 +88,8 @@ class ArchivedTask(_TaskColumns, Base):
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False)
     reporter_uuid: Mapped[uuid_mod.UUID | None] = mapped_column(sa.Uuid, index=True)
+    # result.exit_status as a number, so that exit_status filters are index-friendly numeric comparisons.
+    exit_status: Mapped[int | None] = mapped_column(sa.Integer)
 
     creator: Mapped[User] = relationship(lazy="joined", innerjoin=True)
     group: Mapped[Group] = relationship(lazy="joined", innerjoin=True)
@@ -95,6 +97,7 @@ class ArchivedTask(_TaskColumns, Base):
 
 sa.Index("ix_archived_tasks_group_created", ArchivedTask.group_id, ArchivedTask.created_at)
 sa.Index("ix_archived_tasks_group_task_id", ArchivedTask.group_id, ArchivedTask.task_id, unique=True)
+sa.Index("ix_archived_tasks_group_exit_status", ArchivedTask.group_id, ArchivedTask.exit_status)
 gin_index("ix_archived_tasks_tags", ArchivedTask.tags)
 gin_index("ix_archived_tasks_labels", ArchivedTask.labels)
 

@@ -127,6 +127,7 @@ def upgrade() -> None:
     op.create_table('archived_tasks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('reporter_uuid', sa.Uuid(), nullable=True),
+    sa.Column('exit_status', sa.Integer(), nullable=True),
     sa.Column('creator_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('task_id', sa.BigInteger(), nullable=False),
@@ -150,6 +151,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_archived_tasks_group_created', 'archived_tasks', ['group_id', 'created_at'], unique=False)
     op.create_index('ix_archived_tasks_group_task_id', 'archived_tasks', ['group_id', 'task_id'], unique=True)
+    op.create_index('ix_archived_tasks_group_exit_status', 'archived_tasks', ['group_id', 'exit_status'], unique=False)
     op.create_index('ix_archived_tasks_labels', 'archived_tasks', ['labels'], unique=False, postgresql_using='gin')
     op.create_index(op.f('ix_archived_tasks_reporter_uuid'), 'archived_tasks', ['reporter_uuid'], unique=False)
     op.create_index('ix_archived_tasks_tags', 'archived_tasks', ['tags'], unique=False, postgresql_using='gin')
@@ -242,6 +244,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_archived_tasks_reporter_uuid'), table_name='archived_tasks')
     op.drop_index('ix_archived_tasks_labels', table_name='archived_tasks', postgresql_using='gin')
     op.drop_index('ix_archived_tasks_group_task_id', table_name='archived_tasks')
+    op.drop_index('ix_archived_tasks_group_exit_status', table_name='archived_tasks')
     op.drop_index('ix_archived_tasks_group_created', table_name='archived_tasks')
     op.drop_table('archived_tasks')
     op.drop_index('ix_active_tasks_upstream', table_name='active_tasks')
