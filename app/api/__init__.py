@@ -6,7 +6,7 @@ import importlib
 
 # Modules that add routes to another tag's blueprint (e.g. artifacts on Tasks) are listed after it.
 MODULES = ["health", "auth", "pubsub", "users", "groups", "workers", "tasks", "admin"]
-EXTRA_ROUTE_MODULES: list[str] = ["admin_workers"]
+EXTRA_ROUTE_MODULES: list[str] = ["admin_workers", "attachments", "artifacts", "storage_workers", "storage_admin"]
 
 
 def blueprints():

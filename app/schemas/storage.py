@@ -1,0 +1,182 @@
+"""Wire schemas of artifacts and attachments (the spec's components, field for field)."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields
+
+from app.models.enums import ATTACHMENT_CONTENT_TYPE, ArtifactContentType, TaskState
+from app.schemas._base import BodySchema, EnumName, QuerySchema, RespSchema, StrictInteger
+
+
+class ArtifactContentTypeField(fields.Field):
+    """ArtifactContentType: output `result|exec-log|std-log`; input also takes the upstream aliases."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        super().__init__(**kwargs)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("enum", [ct.wire for ct in ArtifactContentType])
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else ArtifactContentType(value).wire
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Must be one of: result, exec-log, std-log.")
+        try:
+            return ArtifactContentType.parse(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+def _length(**kwargs):
+    return StrictInteger(bits=64, unsigned=True, **kwargs)
+
+
+class _Page:
+    limit = _length(allow_none=True)
+    offset = _length(allow_none=True)
+
+
+class DownloadArgs(QuerySchema):
+    redirect = fields.Boolean(
+        load_default=True, metadata={"description": "false: answer 200 with {url, size}"}
+    )
+
+
+# ---------------------------------------------------------------- attachments
+
+
+class UploadAttachmentReq(BodySchema):
+    key = fields.String(required=True)
+    content_length = _length(required=True)
+
+
+class UploadAttachmentResp(RespSchema):
+    url = fields.String(required=True)
+
+
+class AttachmentMetadata(RespSchema):
+    content_type = fields.Constant(ATTACHMENT_CONTENT_TYPE, dump_only=True)
+    size = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class AttachmentQueryInfo(AttachmentMetadata):
+    key = fields.String(required=True)
+
+
+class AttachmentsQueryReq(BodySchema, _Page):
+    key = fields.String(allow_none=True)
+    count = fields.Boolean(load_default=False)
+
+
+class AttachmentsQueryResp(RespSchema):
+    count = fields.Integer(required=True)
+    attachments = fields.List(fields.Nested(AttachmentQueryInfo), required=True)
+    group_name = fields.String(required=True)
+
+
+class AttachmentsDownloadByFilterReq(BodySchema, _Page):
+    key = fields.String(allow_none=True)
+
+
+class AttachmentsDownloadByKeysReq(BodySchema):
+    keys = fields.List(fields.String(), required=True)
+
+
+class AttachmentDownloadItem(RespSchema):
+    key = fields.String(required=True)
+    url = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
+class AttachmentsDownloadListResp(RespSchema):
+    downloads = fields.List(fields.Nested(AttachmentDownloadItem), required=True)
+    group_name = fields.String(required=True)
+
+
+class AttachmentsDeleteByFilterReq(BodySchema, _Page):
+    key = fields.String(allow_none=True)
+
+
+class AttachmentsDeleteByFilterResp(RespSchema):
+    deleted_count = fields.Integer(required=True)
+    group_name = fields.String(required=True)
+
+
+class AttachmentsDeleteByKeysReq(BodySchema):
+    keys = fields.List(fields.String(), required=True)
+
+
+class AttachmentsDeleteByKeysResp(RespSchema):
+    deleted_count = fields.Integer(required=True)
+    failed_keys = fields.List(fields.String(), required=True)
+    group_name = fields.String(required=True)
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+class UploadArtifactReq(BodySchema):
+    content_type = ArtifactContentTypeField(required=True)
+    content_length = _length(required=True)
+
+
+class UploadArtifactResp(RespSchema):
+    url = fields.String(required=True)
+
+
+class ArtifactTaskFilter(BodySchema):
+    """The TasksQueryReq filter fields, plus the artifact content type."""
+
+    reporter_uuid = fields.UUID(allow_none=True)
+    creator_usernames = fields.List(fields.String(), allow_none=True)
+    group_name = fields.String(allow_none=True)
+    tags = fields.List(fields.String(), allow_none=True)
+    labels = fields.List(fields.String(), allow_none=True)
+    states = fields.List(EnumName(TaskState), allow_none=True)
+    exit_status = fields.String(allow_none=True)
+    priority = fields.String(allow_none=True)
+    content_type = ArtifactContentTypeField(required=True)
+
+
+class ArtifactsDownloadByFilterReq(ArtifactTaskFilter):
+    pass
+
+
+class ArtifactsDeleteByFilterReq(ArtifactTaskFilter):
+    pass
+
+
+class ArtifactsByUuidsReq(BodySchema):
+    uuids = fields.List(fields.UUID(), required=True)
+    content_type = ArtifactContentTypeField(required=True)
+
+
+class ArtifactsDownloadByUuidsReq(ArtifactsByUuidsReq):
+    pass
+
+
+class ArtifactsDeleteByUuidsReq(ArtifactsByUuidsReq):
+    pass
+
+
+class ArtifactDownloadItem(RespSchema):
+    uuid = fields.UUID(required=True)
+    url = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
+class ArtifactsDownloadListResp(RespSchema):
+    downloads = fields.List(fields.Nested(ArtifactDownloadItem), required=True)
+
+
+class ArtifactsDeleteByFilterResp(RespSchema):
+    deleted_count = fields.Integer(required=True)
+
+
+class ArtifactsDeleteByUuidsResp(RespSchema):
+    deleted_count = fields.Integer(required=True)
+    failed_uuids = fields.List(fields.UUID(), required=True)

@@ -1,0 +1,185 @@
+"""Group attachments: upload URLs within the quota, metadata, queries, downloads and deletes."""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+
+import sqlalchemy as sa
+
+from app import db
+from app.errors import InvalidRequest, NotFound
+from app.models import Attachment, Group, Role, User, Worker
+from app.services import storage as storage_service
+from app.storage import ATTACHMENTS, attachment_key, validate_attachment_key
+
+
+def _get(group: Group, key: str, *, lock: bool = False) -> Attachment | None:
+    query = sa.select(Attachment).where(Attachment.group_id == group.id, Attachment.key == key)
+    if lock:
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def _require(group: Group, key: str) -> Attachment:
+    validate_attachment_key(key)
+    row = _get(group, key)
+    if row is None:
+        raise NotFound(f"Attachment {key} not found in group {group.group_name}")
+    return row
+
+
+def _member_group(actor: User, group_name: str, minimum: Role) -> Group:
+    group = storage_service.require_group(group_name)
+    storage_service.require_role(actor, group, minimum)
+    return group
+
+
+@db.transactional
+def upload_attachment(*, actor: User, group_name: str, key: str, content_length: int) -> str:
+    """Book an attachment against the group's quota (Write needed) and return a presigned PUT URL."""
+    group = _member_group(actor, group_name, Role.Write)
+    object_key = attachment_key(group.group_name, key)
+    content_length = storage_service.check_content_length(content_length)
+    storage_service.lock_group(group.id)
+    row = _get(group, key, lock=True)
+    storage_service.book(group_id=group.id, old_size=row.size if row else None, new_size=content_length)
+    if row is None:
+        db.session.add(Attachment(group_id=group.id, key=key, size=content_length))
+    else:
+        row.size = content_length
+        row.updated_at = db.utcnow()
+    storage_service.cancel_pending_deletion(ATTACHMENTS, object_key)
+    db.session.flush()
+    return storage_service.store().presign_put(ATTACHMENTS, object_key, content_length)
+
+
+def get_attachment(*, actor: User, group_name: str, key: str) -> Attachment:
+    """One attachment's metadata (any member)."""
+    return _require(_member_group(actor, group_name, Role.Read), key)
+
+
+def query_attachments(
+    *, actor: User, group_name: str, key: str | None, limit: int | None, offset: int | None, count: bool
+) -> dict:
+    """Attachments whose key contains `key` (literally), oldest first; `count` counts all matches."""
+    group = _member_group(actor, group_name, Role.Read)
+    query = _matching(group, key)
+    if count:
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        return {"count": total, "attachments": [], "group_name": group.group_name}
+    rows = list(db.session.scalars(_page(query, limit, offset)))
+    return {"count": len(rows), "attachments": rows, "group_name": group.group_name}
+
+
+def download_attachment(*, actor: User, group_name: str, key: str) -> dict:
+    """`{url, size}` of one attachment (any member)."""
+    group = _member_group(actor, group_name, Role.Read)
+    row = _require(group, key)
+    return storage_service.download(ATTACHMENTS, attachment_key(group.group_name, key), row.size)
+
+
+@db.transactional
+def delete_attachment(*, actor: User | None, group_name: str, key: str, admin: bool = False) -> None:
+    """Delete one attachment: Write in the group and not changed within the hour, unless `admin`."""
+    group = storage_service.require_group(group_name)
+    if not admin:
+        storage_service.require_role(actor, group, Role.Write)
+    row = _require(group, key)
+    storage_service.check_deletable(row, admin=admin)
+    storage_service.release([(ATTACHMENTS, attachment_key(group.group_name, key), row)])
+
+
+def download_by_filter(
+    *, actor: User, group_name: str, key: str | None, limit: int | None, offset: int | None
+) -> dict:
+    """URLs of the attachments whose key contains `key` (any member)."""
+    group = _member_group(actor, group_name, Role.Read)
+    rows = db.session.scalars(_page(_matching(group, key), limit, offset))
+    return {"downloads": [_item(group, row) for row in rows], "group_name": group.group_name}
+
+
+def download_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
+    """URLs of the named attachments that exist (any member); missing keys are left out."""
+    group = _member_group(actor, group_name, Role.Read)
+    if not keys:
+        raise InvalidRequest("keys cannot be empty")
+    rows = db.session.scalars(
+        sa.select(Attachment)
+        .where(Attachment.group_id == group.id, Attachment.key.in_(set(keys)))
+        .order_by(Attachment.id)
+    )
+    return {"downloads": [_item(group, row) for row in rows], "group_name": group.group_name}
+
+
+@db.transactional
+def delete_by_filter(
+    *, actor: User, group_name: str, key: str | None, limit: int | None, offset: int | None
+) -> dict:
+    """Delete the attachments whose key contains `key` (Write); those changed within the hour stay."""
+    group = _member_group(actor, group_name, Role.Write)
+    rows = db.session.scalars(_page(_matching(group, key), limit, offset))
+    doomed = [
+        (ATTACHMENTS, attachment_key(group.group_name, r.key), r)
+        for r in rows
+        if not storage_service.too_recent(r)
+    ]
+    storage_service.release(doomed)
+    return {"deleted_count": len(doomed), "group_name": group.group_name}
+
+
+@db.transactional
+def delete_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
+    """Delete the named attachments (Write); missing and too recent keys are reported in failed_keys."""
+    group = _member_group(actor, group_name, Role.Write)
+    if not keys:
+        raise InvalidRequest("keys cannot be empty")
+    wanted = list(dict.fromkeys(keys))
+    found = {
+        r.key: r
+        for r in db.session.scalars(
+            sa.select(Attachment).where(Attachment.group_id == group.id, Attachment.key.in_(wanted))
+        )
+    }
+    doomed, failed = [], []
+    for key in wanted:
+        row = found.get(key)
+        if row is None or storage_service.too_recent(row):
+            failed.append(key)
+        else:
+            doomed.append((ATTACHMENTS, attachment_key(group.group_name, key), row))
+    storage_service.release(doomed)
+    return {"deleted_count": len(doomed), "failed_keys": failed, "group_name": group.group_name}
+
+
+def worker_download_attachment(*, worker: Worker, task_uuid: uuid_mod.UUID, key: str) -> dict:
+    """An attachment of the group of the task `worker` holds (404 if it does not hold that task)."""
+    from app.services.artifact import held_task
+
+    task = held_task(worker, task_uuid)
+    row = _require(task.group, key)
+    return storage_service.download(ATTACHMENTS, attachment_key(task.group.group_name, key), row.size)
+
+
+def _matching(group: Group, key: str | None):
+    query = sa.select(Attachment).where(Attachment.group_id == group.id)
+    if key and db.is_postgres():
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Attachment.key.like(f"%{escaped}%", escape="\\"))
+    elif key:  # SQLite's LIKE ignores ASCII case; instr() is a literal, case-sensitive substring test
+        query = query.where(sa.func.instr(Attachment.key, key) > 0)
+    return query.order_by(Attachment.id)
+
+
+def _page(query, limit: int | None, offset: int | None):
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+def _item(group: Group, row: Attachment) -> dict:
+    body = storage_service.download(
+        ATTACHMENTS, attachment_key(group.group_name, row.key), row.size, batch=True
+    )
+    return {"key": row.key, **body}
