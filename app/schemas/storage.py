@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields
+from marshmallow import fields
 
-from app.models.enums import ATTACHMENT_CONTENT_TYPE, ArtifactContentType, TaskState
-from app.schemas._base import BodySchema, EnumName, QuerySchema, RespSchema, StrictInteger
-
-
-class ArtifactContentTypeField(fields.Field):
-    """ArtifactContentType: output `result|exec-log|std-log`; input also takes the upstream aliases."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {})
-        super().__init__(**kwargs)
-        self.metadata.setdefault("type", "string")
-        self.metadata.setdefault("enum", [ct.wire for ct in ArtifactContentType])
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else ArtifactContentType(value).wire
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Must be one of: result, exec-log, std-log.")
-        try:
-            return ArtifactContentType.parse(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+from app.models.enums import ATTACHMENT_CONTENT_TYPE
+from app.schemas._base import BodySchema, QuerySchema, RespSchema, StrictInteger
+from app.schemas.tasks import ArtifactContentTypeField, TaskFilter
 
 
 def _length(**kwargs):
@@ -128,17 +108,10 @@ class UploadArtifactResp(RespSchema):
     url = fields.String(required=True)
 
 
-class ArtifactTaskFilter(BodySchema):
-    """The TasksQueryReq filter fields, plus the artifact content type."""
+class ArtifactTaskFilter(TaskFilter):
+    """The TasksQueryReq filter fields (the task service's filter), plus the artifact content type."""
 
     reporter_uuid = fields.UUID(allow_none=True)
-    creator_usernames = fields.List(fields.String(), allow_none=True)
-    group_name = fields.String(allow_none=True)
-    tags = fields.List(fields.String(), allow_none=True)
-    labels = fields.List(fields.String(), allow_none=True)
-    states = fields.List(EnumName(TaskState), allow_none=True)
-    exit_status = fields.String(allow_none=True)
-    priority = fields.String(allow_none=True)
     content_type = ArtifactContentTypeField(required=True)
 
 

@@ -11,7 +11,9 @@ from app import db
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.models import ActiveTask, ArchivedTask, Artifact, Group, Role, User, Worker
 from app.models.enums import ArtifactContentType
+from app.services import membership
 from app.services import storage as storage_service
+from app.services import task as task_service
 from app.storage import ARTIFACTS, artifact_key
 
 
@@ -205,69 +207,16 @@ def held_task(worker: Worker, task_uuid: uuid_mod.UUID | None = None) -> ActiveT
 
 
 # ---------------------------------------------------------------- the task filter (TasksQueryReq fields)
-# A minimal filter of our own until the scheduling engineer's task filter lands in app/services/task.py.
-
-_OPS = (">=", "<=", "!=", ">", "<", "=")
-
-
-def _number_condition(column, text: str, what: str):
-    for op in _OPS:
-        if text.startswith(op):
-            number = text[len(op) :]
-            break
-    else:
-        op, number = "=", text
-    try:
-        value = int(number)
-    except ValueError:
-        raise InvalidRequest(f"Failed to parse number from {what} filter {text!r}") from None
-    if not -(2**31) <= value < 2**31:
-        raise InvalidRequest(f"Number out of range in {what} filter {text!r}")
-    return {
-        ">=": column >= value,
-        "<=": column <= value,
-        "!=": column != value,
-        ">": column > value,
-        "<": column < value,
-        "=": column == value,
-    }[op]
 
 
 def _filtered_task_uuids(actor: User, criteria: dict[str, Any], minimum: Role):
-    group_name = criteria.get("group_name") or actor.username
-    group = storage_service.require_group(group_name)
-    storage_service.require_role(actor, group, minimum)
-    for name in ("creator_usernames", "tags", "labels", "states"):
-        if criteria.get(name) is not None and not criteria[name]:
-            raise InvalidRequest(f"{name} cannot be empty if specified")
-    selects = []
-    for model in (ActiveTask, ArchivedTask):
-        conds = [model.group_id == group.id]
-        if criteria.get("reporter_uuid") is not None:
-            if model is ActiveTask:
-                continue
-            conds.append(ArchivedTask.reporter_uuid == criteria["reporter_uuid"])
-        if criteria.get("creator_usernames"):
-            conds.append(
-                model.creator_id.in_(
-                    sa.select(User.id).where(User.username.in_(criteria["creator_usernames"]))
-                )
-            )
-        if criteria.get("tags"):
-            conds.append(db.contains_all(model.tags, criteria["tags"]))
-        if criteria.get("labels"):
-            conds.append(db.contains_all(model.labels, criteria["labels"]))
-        if criteria.get("states"):
-            conds.append(model.state.in_(list(criteria["states"])))
-        if criteria.get("priority") is not None:
-            conds.append(_number_condition(model.priority, criteria["priority"], "priority"))
-        if criteria.get("exit_status") is not None:
-            conds.append(
-                _number_condition(
-                    model.result["exit_status"].as_integer(), criteria["exit_status"], "exit_status"
-                )
-            )
-        selects.append(sa.select(model.uuid).where(*conds))
-    if not selects:
-        return sa.select(ArchivedTask.uuid).where(sa.false())
-    return sa.union_all(*selects) if len(selects) > 1 else selects[0]
+    """The uuids of the tasks matching the task service's filter, in a group where `actor` has `minimum`."""
+    group = membership.resolve_group(
+        actor, criteria.get("group_name"), minimum, admin_exempt=minimum == Role.Read
+    )
+    return sa.union_all(
+        *(
+            sa.select(model.uuid).where(*task_service._conditions(model, group, criteria))
+            for model in (ActiveTask, ArchivedTask)
+        )
+    )

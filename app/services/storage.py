@@ -18,7 +18,7 @@ from flask import current_app
 
 from app import db
 from app.db import utcnow
-from app.errors import Forbidden, InvalidRequest, NotFound, QuotaExceeded
+from app.errors import InvalidRequest, NotFound, QuotaExceeded
 from app.jobs.enqueue import enqueue
 from app.models import (
     ActiveTask,
@@ -29,9 +29,10 @@ from app.models import (
     Role,
     StorageDeletion,
     User,
-    UserGroup,
 )
 from app.models.enums import ArtifactContentType, GroupState
+from app.services import membership
+from app.services import task as task_service
 from app.storage import ARTIFACTS, ATTACHMENTS, MAX_CONTENT_LENGTH, Storage, get_storage
 
 log = logging.getLogger(__name__)
@@ -48,37 +49,18 @@ def store() -> Storage:
 # ---------------------------------------------------------------- groups, tasks, roles
 
 
-def require_group(group_name: str) -> Group:
-    group = db.session.scalar(sa.select(Group).where(Group.group_name == group_name))
-    if group is None:
-        raise NotFound(f"Group {group_name} not found")
-    return group
-
-
-def role_in(user: User, group_id: int) -> Role | None:
-    return db.session.scalar(
-        sa.select(UserGroup.role).where(UserGroup.user_id == user.id, UserGroup.group_id == group_id)
-    )
+require_group = membership.require_group
+require_role = membership.require_role
+role_in = membership.user_role
+find_task = task_service.find_task
 
 
 def may(user: User, group: Group, minimum: Role, *, admin_exempt: bool = False) -> bool:
+    """Whether `user` holds at least `minimum` in `group` (site admins pass where `admin_exempt`)."""
     if admin_exempt and user.admin:
         return True
     role = role_in(user, group.id)
     return role is not None and role >= minimum
-
-
-def require_role(user: User, group: Group, minimum: Role, *, admin_exempt: bool = False) -> None:
-    """403 unless `user` holds at least `minimum` in `group` (admins pass where `admin_exempt`)."""
-    if not may(user, group, minimum, admin_exempt=admin_exempt):
-        raise Forbidden(
-            f"Authentication error: Permission denied: needs {minimum.name} in group {group.group_name}"
-        )
-
-
-def find_task(task_uuid: uuid_mod.UUID) -> ActiveTask | ArchivedTask | None:
-    task = db.session.scalar(sa.select(ActiveTask).where(ActiveTask.uuid == task_uuid))
-    return task or db.session.scalar(sa.select(ArchivedTask).where(ArchivedTask.uuid == task_uuid))
 
 
 def require_task(task_uuid: uuid_mod.UUID) -> ActiveTask | ArchivedTask:

@@ -98,6 +98,7 @@ class World:
             )
             if archived:
                 row.id = 10_000 + g.task_count + g.id * 1000
+                row.exit_status = (row.result or {}).get("exit_status")
             db.session.add(row)
             db.session.commit()
             return row.uuid

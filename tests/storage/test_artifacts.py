@@ -359,3 +359,17 @@ def test_worker_attachment_of_another_group_is_404(client, world):
         client.get(f"/workers/tasks/{running}/attachments/secret", headers=world.headers(token)).status_code
         == 404
     )
+
+
+def test_report_op_upload_returns_a_working_put_url(app, client, world, put_object, get_object):
+    running = world.task()
+    token = world.worker(holds=running)
+    with app.app_context():
+        task_id = storage_service.find_task(running).id
+    body = {"id": task_id, "op": {"Upload": {"content_type": "exec-log", "content_length": 6}}}
+    resp = client.post("/workers/tasks", json=body, headers=world.headers(token))
+    assert resp.status_code == 200, resp.json
+    assert put_object(resp.json["url"], b"exec!!").status_code == 200
+    assert world.storage_used() == 6
+    dl = client.get(f"/tasks/{running}/download/artifacts/exec-log", headers=world.headers("reader"))
+    assert get_object(dl.headers["Location"]).data == b"exec!!"
