@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -80,7 +81,32 @@ _HTTP_MESSAGES = {
 }
 
 
+def storable(value) -> bool:
+    """False if a string inside `value` holds a NUL or a lone surrogate (no database column can store them)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or _SURROGATE.search(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return True
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def _reject_unstorable_text():
+        if not storable([request.path, *(part for pair in request.args.items(multi=True) for part in pair)]):
+            return error_response(400, "Bad request: NUL characters or lone surrogates in the URL")
+        return None
+
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
         return error_response(err.status, err.message, err.errors)

@@ -13,7 +13,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from app import auth
-from app.errors import Forbidden
+from app.errors import Forbidden, storable
 from app.schemas._base import ErrorSchema
 
 _ERROR_DESCRIPTIONS = {
@@ -30,12 +30,21 @@ class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def _raw_load_json(self, req):
-        """A body that is not declared JSON is refused with 415; no body at all reads as missing fields."""
+        """A body that is not declared JSON is refused with 415; no body at all reads as missing fields.
+
+        JSON nested too deeply, and strings no database can store (NUL, lone surrogates), are invalid JSON (400).
+        """
         if not is_json_request(req):
             if req.get_data(cache=True):
                 raise UnsupportedMediaType()
             return core.missing
-        return super()._raw_load_json(req)
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            self._handle_invalid_json_error(ValueError("JSON nested too deeply"), req)
+        if not storable(data):
+            self._handle_invalid_json_error(ValueError("JSON strings with NUL or lone surrogates"), req)
+        return data
 
 
 def operation_id(view_name: str) -> str:
