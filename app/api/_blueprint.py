@@ -70,6 +70,12 @@ class Blueprint(flask_smorest.Blueprint):
             if method != "parameters":
                 doc.setdefault("manual_doc", {}).setdefault("operationId", operation_id(obj.__name__))
 
+    def alt_response(self, status_code, response=None, *, schema=None, **kwargs):
+        """Error responses (4xx/5xx) document the one error body unless told otherwise."""
+        if response is None and schema is None and int(status_code) >= 400:
+            schema = ErrorSchema
+        return super().alt_response(status_code, response, schema=schema, **kwargs)
+
     def errors(self, *statuses: int):
         """Document error responses (the one error body) that the operation can answer."""
 
