@@ -82,7 +82,7 @@ _HTTP_MESSAGES = {
 
 
 def storable(value) -> bool:
-    """False if a string inside `value` holds a NUL or a lone surrogate (no database column can store them)."""
+    """False if a string inside `value` holds a NUL or a lone surrogate (no database can store them)."""
     pending = [value]
     while pending:
         item = pending.pop()
@@ -143,11 +143,10 @@ def _summarise(errors, prefix: str = "") -> str:
     parts: list[str] = []
     if isinstance(errors, dict):
         for key, value in errors.items():
-            name = str(key) if key in ("json", "query", "path", "form", "headers") and not prefix else f"{prefix}{key}"
             if key in ("json", "query", "path", "form", "headers") and not prefix:
                 parts.append(_summarise(value, ""))
             else:
-                parts.append(_summarise(value, f"{name}."))
+                parts.append(_summarise(value, f"{prefix}{key}."))
     elif isinstance(errors, list):
         msgs = [m for m in errors if isinstance(m, str)]
         nested = [m for m in errors if not isinstance(m, str)]

@@ -11,38 +11,103 @@ from tests.helpers import db_snapshot, md5_list
 from tests.test_permissions import OPERATIONS
 
 MD5 = md5_list("password")
-BAD_MD5 = [MD5[:15], MD5 + [1], [256] + MD5[1:], [-1] + MD5[1:], ["1"] + MD5[1:], [1.5] + MD5[1:], [True] + MD5[1:],
-           "0123456789abcdef0123456789abcdef", None, {}, 5]  # fmt: skip
+BAD_MD5 = [
+    MD5[:15],
+    MD5 + [1],
+    [256] + MD5[1:],
+    [-1] + MD5[1:],
+    ["1"] + MD5[1:],
+    [1.5] + MD5[1:],
+    [True] + MD5[1:],
+    "0123456789abcdef0123456789abcdef",
+    None,
+    {},
+    5,
+]
 BAD_NAMES = ["", "has space", "a.b", "x" * 256, "naïve", "semi;colon", "slash/name"]
 WRONG_TYPES = [None, 1, 1.5, True, [], {}]
 
 # operationId -> (method, url, caller, valid body, {field: [bad values]})
 BODIES = {
-    "userLogin": ("POST", "/login", None, {"username": "alice", "md5_password": MD5, "retain": False},
-                  {"username": [None, 1, [], {}], "md5_password": BAD_MD5, "retain": ["yes", 1, None, "true"]}),
-    "changePassword": ("POST", "/users/alice/password", "alice", {"old_md5_password": MD5, "new_md5_password": MD5},
-                       {"old_md5_password": BAD_MD5, "new_md5_password": BAD_MD5}),
-    "createGroup": ("POST", "/groups", "alice", {"group_name": "lab"}, {"group_name": WRONG_TYPES + BAD_NAMES}),
-    "updateUserGroup": ("PUT", "/groups/alice/users", "alice", {"relations": {"bob": "Read"}},
-                        {"relations": [None, [], "bob", {"bob": "Owner"}, {"bob": 1}, {"bob": None}, {"ghost": "Read"}, {}]}),
-    "adminCreateUser": ("POST", "/admin/users", ADMIN_USER, {"username": "carol", "md5_password": MD5, "admin": False},
-                        {"username": WRONG_TYPES + BAD_NAMES + ["alice", "bob"], "md5_password": BAD_MD5,
-                         "admin": ["false", 0, None, "no"]}),
-    "adminChangeUserPassword": ("POST", "/admin/users/alice/password", ADMIN_USER, {"new_md5_password": MD5},
-                                {"new_md5_password": BAD_MD5}),
-    "adminChangeUserGroupQuota": ("POST", "/admin/users/alice/group-quota", ADMIN_USER, {"group_quota": "+1"},
-                                  {"group_quota": WRONG_TYPES + ["", "x", "+x", "1.0", "99999999999"]}),
-    "adminChangeUserState": ("POST", "/admin/users/alice/state", ADMIN_USER, {"state": "Locked"},
-                             {"state": WRONG_TYPES + ["Frozen", "", "Gone", "0"]}),
-    "adminChangeGroupStorageQuota": ("POST", "/admin/groups/alice/storage-quota", ADMIN_USER, {"storage_quota": "1GB"},
-                                     {"storage_quota": WRONG_TYPES + ["", "1XB", "GB", "--1GB", "1e40"]}),
-    "adminShutdownCoordinator": ("POST", "/admin/shutdown", ADMIN_USER, {"secret": "test-shutdown-secret"},
-                                 {"secret": WRONG_TYPES + ["wrong"]}),
-}  # fmt: skip
+    "userLogin": (
+        "POST",
+        "/login",
+        None,
+        {"username": "alice", "md5_password": MD5, "retain": False},
+        {"username": [None, 1, [], {}], "md5_password": BAD_MD5, "retain": ["yes", 1, None, "true"]},
+    ),
+    "changePassword": (
+        "POST",
+        "/users/alice/password",
+        "alice",
+        {"old_md5_password": MD5, "new_md5_password": MD5},
+        {"old_md5_password": BAD_MD5, "new_md5_password": BAD_MD5},
+    ),
+    "createGroup": (
+        "POST",
+        "/groups",
+        "alice",
+        {"group_name": "lab"},
+        {"group_name": WRONG_TYPES + BAD_NAMES},
+    ),
+    "updateUserGroup": (
+        "PUT",
+        "/groups/alice/users",
+        "alice",
+        {"relations": {"bob": "Read"}},
+        {"relations": [None, [], "bob", {"bob": "Owner"}, {"bob": 1}, {"bob": None}, {"ghost": "Read"}, {}]},
+    ),
+    "adminCreateUser": (
+        "POST",
+        "/admin/users",
+        ADMIN_USER,
+        {"username": "carol", "md5_password": MD5, "admin": False},
+        {
+            "username": WRONG_TYPES + BAD_NAMES + ["alice", "bob"],
+            "md5_password": BAD_MD5,
+            "admin": ["false", 0, None, "no"],
+        },
+    ),
+    "adminChangeUserPassword": (
+        "POST",
+        "/admin/users/alice/password",
+        ADMIN_USER,
+        {"new_md5_password": MD5},
+        {"new_md5_password": BAD_MD5},
+    ),
+    "adminChangeUserGroupQuota": (
+        "POST",
+        "/admin/users/alice/group-quota",
+        ADMIN_USER,
+        {"group_quota": "+1"},
+        {"group_quota": WRONG_TYPES + ["", "x", "+x", "1.0", "99999999999"]},
+    ),
+    "adminChangeUserState": (
+        "POST",
+        "/admin/users/alice/state",
+        ADMIN_USER,
+        {"state": "Locked"},
+        {"state": WRONG_TYPES + ["Frozen", "", "Gone", "0"]},
+    ),
+    "adminChangeGroupStorageQuota": (
+        "POST",
+        "/admin/groups/alice/storage-quota",
+        ADMIN_USER,
+        {"storage_quota": "1GB"},
+        {"storage_quota": WRONG_TYPES + ["", "1XB", "GB", "--1GB", "1e40"]},
+    ),
+    "adminShutdownCoordinator": (
+        "POST",
+        "/admin/shutdown",
+        ADMIN_USER,
+        {"secret": "test-shutdown-secret"},
+        {"secret": WRONG_TYPES + ["wrong"]},
+    ),
+}
 
 
 def _cases(valid: dict, bad_fields: dict):
-    """(label, raw body) pairs: each field missing, each bad value, an unknown field, and non-object bodies."""
+    """(label, raw body) pairs: each field missing, each bad value, an unknown field, non-object bodies."""
     for field in valid:
         if field != "retain":  # optional, defaults to false
             yield f"missing {field}", json.dumps({k: v for k, v in valid.items() if k != field})

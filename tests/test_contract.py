@@ -14,7 +14,7 @@ Justified exceptions (each is an ARCHITECTURE decision, not a weakening):
 - Status codes: every code the spec documents must be documented by us. We may add 400 (ARCHITECTURE 6.1:
   validation failures answer 400 with field details, also on operations whose spec entry omits it) and
   the error statuses listed in EXTRA_STATUSES with a reason.
-- Served operations that the spec lacks must be listed in EXTENSIONS with the ARCHITECTURE clause allowing them.
+- Served operations that the spec lacks must be listed in EXTENSIONS with the ARCHITECTURE clause for them.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def normalise_path(path: str) -> str:
 
 
 def operations(doc: dict) -> dict[tuple[str, str], dict]:
-    """(method, normalised path) -> operation, with the path-level parameters merged in and the raw path kept."""
+    """(method, normalised path) -> operation, path-level parameters merged in, raw path kept in `_path`."""
     result = {}
     for path, item in doc.get("paths", {}).items():
         shared = item.get("parameters", [])
@@ -152,7 +152,7 @@ def resolve(doc: dict, node, seen=()):
 
 
 def shape(doc: dict, schema, seen=()) -> object:
-    """A canonical form of a schema: types, field names, required-ness, enum values; refs and unions resolved."""
+    """A schema's canonical form: types, field names, required-ness, enums; refs and unions resolved."""
     if isinstance(schema, dict) and "$ref" in schema:
         ref = schema["$ref"]
         if ref in seen:
@@ -382,7 +382,8 @@ def test_report_operations_not_implemented(spec, served):
         if (method, path) not in served_ops
     )
     print(
-        f"\n{len(spec_ops) - len(missing)} of {len(spec_ops)} spec operations served; not implemented yet ({len(missing)}):"
+        f"\n{len(spec_ops) - len(missing)} of {len(spec_ops)} spec operations served; "
+        f"not implemented yet ({len(missing)}):"
     )
     for op_id, method, path in missing:
         print(f"  {op_id:40} {method:6} {path}")
@@ -390,7 +391,7 @@ def test_report_operations_not_implemented(spec, served):
 
 
 def test_comparison_detects_differences(spec, served):
-    """The comparison itself: a renamed operation, a changed field type, a dropped status code are all reported."""
+    """The comparison itself reports a renamed operation, a changed field type and a dropped status code."""
     import copy
 
     altered = copy.deepcopy(served)

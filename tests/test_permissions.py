@@ -105,7 +105,7 @@ def password_hash():
 
 @pytest.fixture
 def world(app, users, monkeypatch, password_hash):
-    """The group "team" (owner Admin, reader Read, writer Write, locked Admin but Locked) and a token per caller."""
+    """Group "team" (owner Admin, reader Read, writer Write, locked: Admin but Locked), a token per caller."""
     from app import auth, db
     from app.models import Group, Role, User, UserGroup, UserState
 

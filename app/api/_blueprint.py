@@ -32,7 +32,7 @@ class Parser(FlaskParser):
     def _raw_load_json(self, req):
         """A body that is not declared JSON is refused with 415; no body at all reads as missing fields.
 
-        JSON nested too deeply, and strings no database can store (NUL, lone surrogates), are invalid JSON (400).
+        JSON nested too deeply and strings no database can store (NUL, lone surrogates) are invalid (400).
         """
         if not is_json_request(req):
             if req.get_data(cache=True):
