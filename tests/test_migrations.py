@@ -13,13 +13,13 @@ from alembic.script import ScriptDirectory
 from tests.conftest import BACKEND, PG_ADMIN_URL
 
 
-@pytest.fixture
-def fresh_db_url(tmp_path):
-    """A database of its own (not the session one), dropped afterwards."""
+@pytest.fixture(scope="module")
+def own_db_url(tmp_path_factory):
+    """A database of this module's own (not the session one), dropped afterwards."""
     from app.config import normalise_db_url
 
     if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('migrations') / 'migrations.db'}"
         return
     name = f"mito_migr_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(normalise_db_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
@@ -33,6 +33,15 @@ def fresh_db_url(tmp_path):
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def fresh_db_url(own_db_url):
+    """The module's database, emptied (every migration reverted) before each test."""
+    from app import migrate
+
+    migrate.downgrade(own_db_url, "base")
+    return own_db_url
 
 
 def _tables(url: str) -> set[str]:
