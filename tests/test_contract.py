@@ -175,7 +175,11 @@ def shape(doc: dict, schema, seen=()) -> object:
         return shape(doc, merged, seen)
     for union in ("oneOf", "anyOf"):
         if union in schema:
-            variants = sorted(json.dumps(shape(doc, v, seen), sort_keys=True) for v in schema[union])
+            # apispec writes a nullable nested schema as anyOf [{"type": "object", "nullable": true}, X]
+            alternatives = [v for v in schema[union] if v != {"type": "object", "nullable": True}]
+            if len(alternatives) == 1:
+                return shape(doc, alternatives[0], seen)
+            variants = sorted(json.dumps(shape(doc, v, seen), sort_keys=True) for v in alternatives)
             return {"oneOf": [json.loads(v) for v in variants]}
     kind = schema.get("type")
     if kind == "object" or "properties" in schema or "additionalProperties" in schema:
