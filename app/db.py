@@ -76,6 +76,13 @@ def bind(url: str) -> sa.Engine:
     return engine
 
 
+def dispose_engines() -> None:
+    """Close every pooled connection of this process (before forking: children must not share sockets)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+
+
 def is_postgres() -> bool:
     return session.get_bind().dialect.name == "postgresql"
 

@@ -42,7 +42,7 @@ def prepare(overrides: Mapping[str, Any] | None = None, *, migrate: bool = True)
 
 def serve(overrides: Mapping[str, Any] | None = None, *, migrate: bool = True, processes: int = 1) -> None:
     """Run the REST API until SIGTERM/SIGINT or an admin shutdown; in-flight requests finish first."""
-    from app import create_app
+    from app import create_app, db
 
     settings = prepare(overrides, migrate=migrate)
     # The shutdown secret must be the same in every gunicorn process: fix it before forking.
@@ -51,6 +51,7 @@ def serve(overrides: Mapping[str, Any] | None = None, *, migrate: bool = True, p
     if settings.get("SHUTDOWN_SECRET_GENERATED"):
         log.warning("Set random shutdown secret: %s", settings["SHUTDOWN_SECRET"])
     create_app(fixed)  # fail fast on bad configuration, bootstrap the admin, before forking
+    db.dispose_engines()  # gunicorn forks workers: an inherited pooled connection would be shared by them
     options = {
         "bind": settings["BIND"],
         "workers": processes,
