@@ -1,0 +1,59 @@
+"""Unit tests of small client and standalone helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.standalone import child_env, embedded_settings
+from client import credentials
+from client.cli import exit_code
+
+
+@pytest.mark.parametrize(
+    ("info", "code"),
+    [
+        ({"state": "Finished", "result": {"exit_status": 0}}, 0),
+        ({"state": "Finished", "result": {"exit_status": 3}}, 3),
+        ({"state": "Finished", "result": {"exit_status": -9}}, 137),
+        ({"state": "Finished", "result": {"exit_status": 300}}, 1),
+        ({"state": "Cancelled", "result": {"exit_status": 0, "msg": "UserCancellation"}}, 1),
+        ({"state": "Cancelled", "result": {"exit_status": 2, "msg": "ExecTimeout"}}, 2),
+    ],
+)
+def test_wait_exit_code(info, code):
+    assert exit_code(info) == code
+
+
+def test_embedded_settings_keep_everything_in_the_data_dir(tmp_path):
+    s = embedded_settings(tmp_path / "d", "0.0.0.0:8123")
+    assert s["DB_URL"] == f"sqlite:///{(tmp_path / 'd').resolve() / 'mitosis.db'}"
+    assert s["PUBLIC_URL"] == "http://127.0.0.1:8123"
+    assert s["REDIS_URL"] is None and s["S3_URL"] is None and s["BROKER_URL"] is None
+
+
+def test_child_env_drops_external_services(monkeypatch, tmp_path):
+    monkeypatch.setenv("MITO_DB_URL", "postgresql://elsewhere/db")
+    monkeypatch.setenv("MITO_S3_URL", "http://s3")
+    monkeypatch.setenv("MITO_ADMIN_PASSWORD", "kept")
+    env = child_env(embedded_settings(tmp_path, "127.0.0.1:1"), {"EXTRA": "1"})
+    assert env["MITO_DB_URL"].startswith("sqlite:///")
+    assert "MITO_S3_URL" not in env
+    assert env["MITO_ADMIN_PASSWORD"] == "kept" and env["EXTRA"] == "1"
+
+
+def test_config_dir_honours_override_then_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv("MITO_CONFIG_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert credentials.credentials_path() == tmp_path / "xdg" / "mitosis" / "credentials"
+    monkeypatch.setenv("MITO_CONFIG_DIR", str(tmp_path / "own"))
+    assert credentials.credentials_path() == Path(tmp_path / "own" / "credentials")
+
+
+def test_an_unreadable_credentials_file_counts_as_empty(monkeypatch, tmp_path):
+    monkeypatch.setenv("MITO_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "credentials").write_text("not json")
+    assert credentials.load() == []
+    credentials.save(credentials.Credential("a", "t", "http://x"))
+    assert credentials.find("a").token == "t" and credentials.find("b") is None
