@@ -118,6 +118,7 @@ class Supervisor:
                     "MITO_PASSWORD": self.settings["ADMIN_PASSWORD"],
                     "MITO_POLLING_INTERVAL": self.polling_interval,
                     "MITO_WORK_DIR": str(self.data_dir / "agents" / f"agent-{i + 1}"),
+                    "MITO_CREDENTIAL_PATH": str(self.data_dir / "agents" / f"agent-{i + 1}.credentials.json"),
                 },
             )
             self.agents.append(
