@@ -410,7 +410,7 @@ def attachment_filter_options(func):
 
 @verb(attachments, "query")
 @attachment_filter_options
-@click.option("--count", is_flag=True, help="Also count every match.")
+@click.option("--count", is_flag=True, help="Only count the matches (ignores --limit/--offset).")
 def attachments_query(session: Session, group, key, limit, offset, count) -> None:
     """List a group's attachments."""
     result = session.api().query_attachments(
@@ -681,7 +681,7 @@ def _exit_of(task: dict) -> str:
 @task_filter_options
 @click.option("--limit", type=int)
 @click.option("--offset", type=int)
-@click.option("--count", is_flag=True, help="Also count every match.")
+@click.option("--count", is_flag=True, help="Only count the matches (ignores --limit/--offset).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the command line and labels too.")
 def tasks_query(session: Session, limit, offset, count, verbose, **flt) -> None:
     """Find tasks (newest first)."""
@@ -983,7 +983,7 @@ def _worker_filters(group, roles, tags, labels, creator) -> dict:
 
 @verb(workers, "query")
 @worker_filter_options
-@click.option("--count", is_flag=True, help="Also count every match.")
+@click.option("--count", is_flag=True, help="Only count the matches (ignores --limit/--offset).")
 @click.option("-v", "--verbose", is_flag=True, help="Show labels and timestamps too.")
 def workers_query(session: Session, count, verbose, **flt) -> None:
     """Find workers."""
