@@ -56,4 +56,4 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="mito")

@@ -57,3 +57,13 @@ def test_an_unreadable_credentials_file_counts_as_empty(monkeypatch, tmp_path):
     assert credentials.load() == []
     credentials.save(credentials.Credential("a", "t", "http://x"))
     assert credentials.find("a").token == "t" and credentials.find("b") is None
+
+
+def test_shell_completion_completes_client_groups():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, _MITO_COMPLETE="bash_complete", COMP_WORDS="mito tas", COMP_CWORD="1")
+    out = subprocess.run([sys.executable, "-m", "mito"], env=env, capture_output=True, text=True, timeout=60)
+    assert "plain,tasks" in out.stdout.splitlines()
