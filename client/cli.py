@@ -171,7 +171,10 @@ def _table(title: str | None, columns: list[str], rows: Iterable[Iterable[Any]])
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=250)  # a pipe or file: do not fold uuids at 80 columns
+    console.print(table)
 
 
 def _progress(label: str, enabled: bool):

@@ -148,3 +148,53 @@ def test_bad_submit_options_are_usage_errors(mito):
     ]:
         result = mito("tasks", "submit", *args, "--", "true", ok=False)
         assert result.exit_code == 2 and text in result.output, result.output
+
+
+def test_task_commands_without_an_agent(mito):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    ids = [
+        json.loads(
+            mito("--json", "tasks", "submit", "-t", "nowhere", "-l", "batch", "--", "echo", str(i)).output
+        )["uuid"]
+        for i in range(4)
+    ]
+    table = mito("tasks", "query", "-l", "batch", "-v").output
+    assert "Ready" in table and "echo" in table
+    mito("tasks", "change", ids[0], "-p", "5", "--timeout", "1h", "--", "echo", "changed")
+    mito("tasks", "update-labels", ids[0], "batch,first")
+    info = json.loads(mito("tasks", "get", ids[0], "--json").output)["info"]
+    assert (info["priority"], info["timeout"], info["spec"]["args"]) == (5, 3600, ["echo", "changed"])
+    assert sorted(info["labels"]) == ["batch", "first"]
+    assert json.loads(mito("tasks", "cancel", ids[0], "--json").output)["ok"] is True
+    assert json.loads(mito("tasks", "cancel-list", ids[1], "--json").output)["cancelled_count"] == 1
+    assert (
+        json.loads(mito("tasks", "cancel-many", "-l", "batch", "-s", "ready", "--json").output)[
+            "cancelled_count"
+        ]
+        == 2
+    )
+    counted = json.loads(mito("tasks", "query", "-l", "batch", "-s", "Cancelled", "--count", "--json").output)
+    assert counted["count"] == 4
+
+
+def test_worker_commands(mito):
+    mito("login", ADMIN_USER, ADMIN_PASSWORD)
+    mito("groups", "create", "lab")
+    ids = [
+        json.loads(mito("workers", "register", "-t", "cpu", "--json").output)["worker_id"] for _ in range(4)
+    ]
+    assert ids[0] in mito("workers", "query", "-v").output
+    mito("workers", "update-tags", ids[0], "gpu,cuda")
+    mito("workers", "update-labels", ids[0], "rack1")
+    mito("workers", "update-roles", ids[0], "lab:write")
+    got = json.loads(mito("workers", "get", ids[0], "--json").output)
+    assert sorted(got["info"]["tags"]) == ["cuda", "gpu"] and got["groups"]["lab"] == "Write"
+    mito("workers", "remove-roles", ids[0], "lab")
+    assert "lab" not in json.loads(mito("workers", "get", ids[0], "--json").output)["groups"]
+    mito("workers", "cancel", ids[0], "--force")
+    assert json.loads(mito("workers", "cancel-list", ids[1], "-f", "--json").output)["shutdown_count"] == 1
+    mito("admin", "workers", "shutdown", ids[2], "--force")
+    assert (
+        json.loads(mito("workers", "cancel-many", "-t", "cpu", "-f", "--json").output)["shutdown_count"] == 1
+    )
+    assert json.loads(mito("workers", "query", "--count", "--json").output)["count"] == 0
