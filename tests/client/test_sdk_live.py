@@ -153,6 +153,7 @@ def test_worker_runs_a_task_through_the_sdk(tmp_path, server, admin, make_user):
         tags=["cpu"],
         resources=[attachment_resource("in.txt", "in.txt")],
     )
+    alice.submit_task(group_name="alice", args=["true"], tags=["elsewhere"])  # stays Ready throughout
     claimed = alice.worker_fetch_task(wtok)
     assert claimed["uuid"] == task["uuid"]
     assert alice.worker_get_task(wtok, task["uuid"])["uuid"] == task["uuid"]
