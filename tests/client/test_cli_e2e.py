@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -40,12 +41,20 @@ class Mito:
     def json(self, *args: str) -> dict:
         return json.loads(self.run("--json", *args).stdout)
 
-    def agent(self, *args: str, log: Path) -> subprocess.Popen:
+    @contextlib.contextmanager
+    def agent(self, *args: str):
+        """A `mito worker` subprocess for the block; stopped (SIGTERM: it unregisters) afterwards."""
         env = dict(self.env, MITO_WORK_DIR=str(self.cwd / "agent"), MITO_POLLING_INTERVAL="1s")
-        return subprocess.Popen(
+        log = self.cwd / "agent.log"
+        proc = subprocess.Popen(
             [sys.executable, "-m", "mito", "worker", *args],
             env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
+        try:
+            yield log
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def test_cli_login_group_attachment_submit_wait_download(live_coordinator, tmp_path):
@@ -64,9 +73,7 @@ def test_cli_login_group_attachment_submit_wait_download(live_coordinator, tmp_p
     listed = alice.json("groups", "attachments", "query", "-g", "lab")
     assert [a["key"] for a in listed["attachments"]] == ["inputs/data.txt"]
 
-    agent = alice.agent("--user", "alice", "--password", "alice-pw", "--groups", "lab", "--tags", "e2e",
-                        log=tmp_path / "agent.log")  # fmt: skip
-    try:
+    with alice.agent("--user", "alice", "--password", "alice-pw", "--groups", "lab", "--tags", "e2e") as log:
         submitted = alice.json(
             "tasks", "submit", "-g", "lab", "-t", "e2e", "-l", "acceptance",
             "-r", "attachment=inputs/data.txt:data.txt", "--",
@@ -74,7 +81,7 @@ def test_cli_login_group_attachment_submit_wait_download(live_coordinator, tmp_p
         )  # fmt: skip
         uuid = submitted["uuid"]
         waited = alice.run("tasks", "wait", uuid, "--timeout", "60s", "--json", timeout=90)
-        assert waited.returncode == 0, waited.stderr + (tmp_path / "agent.log").read_text()
+        assert waited.returncode == 0, waited.stderr + log.read_text()
         info = json.loads(waited.stdout)
         assert info["state"] == "Finished" and info["result"]["exit_status"] == 0
 
@@ -91,23 +98,15 @@ def test_cli_login_group_attachment_submit_wait_download(live_coordinator, tmp_p
         upper = [p for p in (alice.cwd / "out").rglob("upper.txt")]
         assert upper, names
         assert upper[0].read_text() == "HELLO MITOSIS\n"
-    finally:
-        agent.terminate()
-        agent.wait(timeout=30)
 
 
 def test_wait_exits_with_the_task_exit_status(live_coordinator, tmp_path):
     user = Mito(live_coordinator.url, tmp_path)
     user.run("login", ADMIN_USER, ADMIN_PASSWORD)
-    agent = user.agent("--user", ADMIN_USER, "--password", ADMIN_PASSWORD, "--tags", "exit3",
-                       log=tmp_path / "agent.log")  # fmt: skip
-    try:
+    with user.agent("--user", ADMIN_USER, "--password", ADMIN_PASSWORD, "--tags", "exit3"):
         uuid = user.json("tasks", "submit", "-t", "exit3", "--", "sh", "-c", "exit 3")["uuid"]
         waited = user.run("tasks", "wait", uuid, "--timeout", "60s", ok=False, timeout=90)
         assert waited.returncode == 3, waited.stdout + waited.stderr
-    finally:
-        agent.terminate()
-        agent.wait(timeout=30)
 
 
 def test_wait_timeout_exits_124(live_coordinator, tmp_path):
