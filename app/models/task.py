@@ -48,6 +48,8 @@ class _TaskColumns(Timestamps):
 
 class ActiveTask(_TaskColumns, Base):
     __tablename__ = "active_tasks"
+    # Never reuse an id on SQLite (rowid reuse): archived_tasks keeps the ids of committed tasks.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     tags_key: Mapped[str] = mapped_column(sa.Text, nullable=False, default="[]")

@@ -114,7 +114,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['creator_id'], ['users.id'], name=op.f('fk_active_tasks_creator_id_users')),
     sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_active_tasks_group_id_groups')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_active_tasks')),
-    sa.UniqueConstraint('uuid', name=op.f('uq_active_tasks_uuid'))
+    sa.UniqueConstraint('uuid', name=op.f('uq_active_tasks_uuid')),
+    # Never reuse an id on SQLite: archived_tasks keeps the ids of committed tasks.
+    sqlite_autoincrement=True,
     )
     op.create_index('ix_active_tasks_assigned_worker', 'active_tasks', ['assigned_worker'], unique=False)
     op.create_index('ix_active_tasks_dispatch', 'active_tasks', ['group_id', 'tags_key', sa.literal_column('priority DESC'), 'id'], unique=False, postgresql_where=sa.text('state = 1'), sqlite_where=sa.text('state = 1'))
