@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture
 def populated(sched, alice):
-    """Tasks in every interesting place: archived with exit 0/256/-9, running, ready; various priorities/labels."""
+    """Tasks in every interesting place: archived (exit 0, 256, -9), running, ready; priorities, labels."""
     w = sched.register(alice, tags=["t"])
     done = {}
     for name, status, prio in (("ok", 0, 1), ("fail", 256, 7), ("killed", -9, 10)):
