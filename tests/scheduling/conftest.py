@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "postgres_only: deselected when the suite runs on SQLite (MITO_TEST_DB=sqlite)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("MITO_TEST_DB", "postgresql") != "sqlite":
+        return
+    dropped = [item for item in items if item.get_closest_marker("postgres_only")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
 
 
 class Sched:
