@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import os
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -31,17 +32,20 @@ class Base(DeclarativeBase):
 
 SessionFactory = sessionmaker(expire_on_commit=False)
 session = scoped_session(SessionFactory)
-_engines: dict[str, sa.Engine] = {}
+_engines: dict[tuple[int, str], sa.Engine] = {}
 _engines_lock = threading.Lock()
 
 
 def get_engine(url: str) -> sa.Engine:
     """One engine per URL per process; SQLite gets WAL, a busy timeout and explicit BEGIN IMMEDIATE."""
+    # Keyed by pid: a forked gunicorn worker must not reuse the pooled connections of its parent (two
+    # processes on one libpq socket fail with "error with status PGRES_TUPLES_OK and no message").
+    key = (os.getpid(), url)
     with _engines_lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
             engine = _make_engine(url)
-            _engines[url] = engine
+            _engines[key] = engine
         return engine
 
 
