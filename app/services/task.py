@@ -34,33 +34,43 @@ _OPS = {
 # ---------------------------------------------------------------- submission
 
 
-def create_task(
-    *, creator: User, group: Group, req: dict, state: TaskState, upstream_uuid=None
-) -> ActiveTask:
-    """Insert a task (Ready or Pending) with the group's next task_id. Joins the caller's transaction."""
-    task_id = db.session.execute(
+def create_tasks(
+    *, creator: User, group: Group, reqs: list[dict], state: TaskState = TaskState.Ready, upstream_uuid=None
+) -> list[ActiveTask]:
+    """Insert tasks with the group's next task_ids (one counter update). Joins the caller's transaction."""
+    last = db.session.execute(
         sa.update(Group)
         .where(Group.id == group.id)
-        .values(task_count=Group.task_count + 1)
+        .values(task_count=Group.task_count + len(reqs))
         .returning(Group.task_count)
         .execution_options(synchronize_session=False)
     ).scalar_one()
-    task = ActiveTask(
-        creator_id=creator.id,
-        group_id=group.id,
-        task_id=task_id,
-        uuid=uuid_mod.uuid4(),
-        labels=sorted(set(req.get("labels") or [])),
-        state=state,
-        timeout=int(req["timeout"]),
-        priority=req.get("priority", 0),
-        spec=req["task_spec"],
-        upstream_task_uuid=upstream_uuid,
-    )
-    dispatch.set_tags(task, req.get("tags") or [])
-    db.session.add(task)
+    tasks = []
+    for offset, req in enumerate(reqs):
+        task = ActiveTask(
+            creator_id=creator.id,
+            group_id=group.id,
+            task_id=last - len(reqs) + 1 + offset,
+            uuid=uuid_mod.uuid4(),
+            labels=sorted(set(req.get("labels") or [])),
+            state=state,
+            timeout=int(req["timeout"]),
+            priority=req.get("priority", 0),
+            spec=req["task_spec"],
+            upstream_task_uuid=upstream_uuid,
+        )
+        dispatch.set_tags(task, req.get("tags") or [])
+        tasks.append(task)
+    db.session.add_all(tasks)
     db.session.flush()
-    return task
+    return tasks
+
+
+def create_task(
+    *, creator: User, group: Group, req: dict, state: TaskState, upstream_uuid=None
+) -> ActiveTask:
+    """Insert one task (Ready or Pending) with the group's next task_id."""
+    return create_tasks(creator=creator, group=group, reqs=[req], state=state, upstream_uuid=upstream_uuid)[0]
 
 
 @db.transactional
@@ -73,19 +83,37 @@ def submit_task(*, actor: User, req: dict) -> ActiveTask:
 
 @db.transactional
 def batch_submit_tasks(*, actor: User, items: list[dict | str]) -> list[dict]:
-    """Submit each item on its own (a savepoint each): an Ok or Err result per item, in order."""
-    results: list[dict] = []
-    for item in items:
+    """Submit each item on its own: an Ok or Err result per item, in order.
+
+    Items are checked one by one (group and role once per group name); the valid ones are then inserted
+    together, with one task_id allocation per group.
+    """
+    results: list[dict | None] = [None] * len(items)
+    groups: dict[str, Group | DomainError] = {}
+    accepted: dict[int, list[tuple[int, dict]]] = {}
+    by_id: dict[int, Group] = {}
+    for index, item in enumerate(items):
         if isinstance(item, str):
-            results.append({"Err": {"msg": item}})
+            results[index] = {"Err": {"msg": item}}
             continue
-        try:
-            with db.session.begin_nested():
-                task = submit_task(actor=actor, req=item)
-            results.append({"Ok": {"task_id": task.task_id, "uuid": task.uuid}})
-        except DomainError as err:
-            results.append({"Err": {"msg": err.message}})
-    return results
+        name = item["group_name"]
+        if name not in groups:
+            try:
+                groups[name] = membership.require_group(name)
+                membership.require_role(actor, groups[name], Role.Write)
+            except DomainError as err:
+                groups[name] = err
+        group = groups[name]
+        if isinstance(group, DomainError):
+            results[index] = {"Err": {"msg": group.message}}
+            continue
+        by_id[group.id] = group
+        accepted.setdefault(group.id, []).append((index, item))
+    for group_id, entries in accepted.items():
+        tasks = create_tasks(creator=actor, group=by_id[group_id], reqs=[req for _, req in entries])
+        for (index, _), task in zip(entries, tasks, strict=True):
+            results[index] = {"Ok": {"task_id": task.task_id, "uuid": task.uuid}}
+    return results  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- reads

@@ -20,7 +20,7 @@ from app.models import ActiveTask, ArchivedTask
 from tests.helpers import LiveCoordinator
 
 TASKS, WORKERS = 2000, 16
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.timeout(900)]
 
 
 def _queue_ready_tasks(app, group_name: str, count: int) -> None:
