@@ -56,8 +56,6 @@ EXTENSION_FIELDS: dict[tuple[str, str], dict[str, str]] = {
 _SCHEDULING_GAP = "issue #3 (scheduling): served schema differs from the spec (see the printed differences)"
 _STORAGE_GAP = "issue #4 (storage): served schema differs from the spec (see the printed differences)"
 KNOWN_GAPS: dict[str, str] = {
-    "adminShutdownWorker": _SCHEDULING_GAP,  # op enum spelled Force/Graceful; the spec says force/graceful
-    "shutdownWorker": _SCHEDULING_GAP,  # same
     "batchSubmitTasks": _SCHEDULING_GAP,  # SubmitTaskReq items and the Ok/Err oneOf not documented
     "fetchTask": _SCHEDULING_GAP,  # TaskSpec.resources / watch shapes
     "getTask": _SCHEDULING_GAP,  # TaskSpec.resources / watch shapes, TaskResultSpec

@@ -95,7 +95,8 @@ class RemoveGroupWorkerRoleParams(QuerySchema):
 
 
 class ShutdownOpArgs(QuerySchema):
-    op = EnumName(ShutdownOp, load_default=ShutdownOp.Graceful)
+    # The spec documents the lower-case spelling; any case is accepted.
+    op = EnumName(ShutdownOp, load_default=ShutdownOp.Graceful, metadata={"enum": ["graceful", "force"]})
 
 
 class WorkersShutdownByFilterReq(WorkerFilter):
