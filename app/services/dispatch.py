@@ -12,6 +12,7 @@ number of coordinator processes, never claim one task. Nothing about dispatch is
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import db
@@ -142,6 +143,8 @@ def _bucket_head(group_id: int, key: str):
 
 def _ordered_heads(buckets: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """The non-empty buckets, best head first (priority DESC, id ASC)."""
+    if len(buckets) == 1:
+        return buckets
     parts = [sa.select(_bucket_head(g, k).subquery()) for g, k in buckets]
     union = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     rows = db.session.execute(sa.select(union.c.g, union.c.k).order_by(union.c.priority.desc(), union.c.id))
@@ -157,6 +160,7 @@ def _claimable(group_id: int, key: str) -> ActiveTask | None:
         )
         .order_by(ActiveTask.priority.desc(), ActiveTask.id)
         .limit(1)
+        .options(orm.lazyload("*"))  # no joins to users and groups: the plan stays one index range scan
         .execution_options(populate_existing=True)
     )
     if db.is_postgres():
