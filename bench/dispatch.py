@@ -202,7 +202,7 @@ class Bench:
 
     def explain(self) -> None:
         """EXPLAIN (ANALYZE) of the claim queries, as dispatch.fetch_task issues them, at the current queue."""
-        self.queue(1, "ARRAY['mine']::text[]", "'[\"mine\"]'", 0)
+        self.queue(2, "ARRAY['mine']::text[]", "'[\"mine\"]'", 0)
         self.vacuum()
         from app import db
         from app.models import Worker
