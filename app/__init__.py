@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the coordinator app from defaults < config.toml < MITO_* env < `config`."""
-    from app import db, security, storage
+    from app import db, jobs, security, storage
     from app.api import blueprints
     from app.config import load_settings
     from app.errors import register_error_handlers
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blp in blueprints():
         api.register_blueprint(blp)
     storage.init_app(app)  # the local store's signed URLs (not an API operation)
+    jobs.init_app(app)
     register_error_handlers(app)  # after api.init_app so that ours replace flask-smorest's handlers
     security.register_jwt_loaders(jwt)
 

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_TIMEOUT": "600s",
     "TASK_TIMEOUT_GRACE": "60s",
     "MAX_TASK_LOSSES": 3,
+    "JOBS_INTERVAL_SCALE": "1",  # multiplies every housekeeping interval (app/jobs/schedule.py)
     "ACCESS_TOKEN_EXPIRES_IN": "7d",
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "PRODUCTION": False,

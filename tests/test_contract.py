@@ -40,6 +40,10 @@ EXTRA_STATUSES: dict[str, dict[str, str]] = {
 EXTENSIONS: dict[tuple[str, str], str] = {}
 # (operationId, "request" | "response <status>") -> {field path: reason}, for documented extension fields.
 EXTENSION_FIELDS: dict[tuple[str, str], dict[str, str]] = {
+    ("healthCheck", "response 200"): {
+        "redis": "issue #5: /health names a configured Redis that does not answer (status degraded)",
+        "broker": "issue #5: /health names a configured broker that does not answer (status degraded)",
+    },
     ("registerWorker", "request"): {"labels": "ARCHITECTURE 6.10: RegisterWorkerReq takes optional labels"},
     ("fetchTask", "response 200"): {
         "upstream_task_uuid": "ARCHITECTURE 6.10: WorkerTaskResp.upstream_task_uuid"
