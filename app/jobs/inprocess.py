@@ -10,6 +10,7 @@ import importlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from flask import Flask
@@ -35,6 +36,7 @@ class Runner:
         ]
         now = time.monotonic()
         self._due = {job.task: now for job, _, _ in self.jobs}
+        self.runs: Counter[str] = Counter()  # finished runs per job
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -81,6 +83,7 @@ class Runner:
             except Exception:  # the loop must outlive one failed run; the next interval retries it
                 log.exception("housekeeping job %s failed", job.task)
                 db.session.rollback()
+        self.runs[job.task] += 1
 
 
 def start(app: Flask, interval_scale: float = 1.0) -> Runner:

@@ -73,6 +73,9 @@ class CeleryProcesses:
 
     def stop(self) -> None:
         for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
             _stop(proc)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 
@@ -69,3 +70,15 @@ def task(
         holder.assigned_task_id = t.id
     db.session.commit()
     return t
+
+
+def read(stmt):
+    """One scalar, in a transaction that ends at once (SQLite: never hold the write lock while waiting)."""
+    db.session.rollback()
+    value = db.session.scalar(stmt)
+    db.session.rollback()
+    return value
+
+
+def md5(password: str) -> list[int]:
+    return list(hashlib.md5(password.encode()).digest())

@@ -11,8 +11,7 @@ from tests.jobs.procs import CeleryProcesses, wait_until
 
 
 def _used(name: str) -> int:
-    db.session.rollback()
-    return db.session.scalar(sa.select(Group.storage_used).where(Group.group_name == name))
+    return rows.read(sa.select(Group.storage_used).where(Group.group_name == name))
 
 
 def test_celery_worker_and_beat_repair_quota_drift(app_ctx, db_url, redis_db, tmp_path):
