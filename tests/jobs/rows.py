@@ -82,3 +82,11 @@ def read(stmt):
 
 def md5(password: str) -> list[int]:
     return list(hashlib.md5(password.encode()).digest())
+
+
+def read_all(stmt) -> list:
+    """All scalars, in a transaction that ends at once."""
+    db.session.rollback()
+    values = list(db.session.scalars(stmt))
+    db.session.rollback()
+    return values
