@@ -51,6 +51,7 @@ def test_silent_worker_is_reaped_and_its_task_committed_by_another(app_ctx, db_u
 
         again = wait_until(second_gets_it, timeout=60, interval=0.3, what="task handed over", procs=procs)
         assert again["uuid"] == task_uuid
+        second.report_finish(again["id"])
         second.report_commit(again["id"], 0)
 
         with pytest.raises(ApiError) as gone:
