@@ -76,3 +76,16 @@ def test_enqueue_without_broker_is_a_no_op(app):
     with app.app_context():
         enqueue("jobs.quota.recompute")
     assert "celery" not in app.extensions
+
+
+def test_register_worker_hands_out_the_workers_redis_url(make_app, admin_headers):
+    app = make_app(REDIS_URL="redis://127.0.0.1:6379/0", REDIS_WORKER_URL="redis://agents@127.0.0.1:6379/0")
+    resp = app.test_client().post("/workers", json={"tags": [], "groups": []}, headers=admin_headers)
+    assert resp.status_code == 200
+    assert resp.get_json()["redis_url"] == "redis://agents@127.0.0.1:6379/0"
+
+
+def test_register_worker_without_redis_hands_out_null(client, admin_headers):
+    resp = client.post("/workers", json={"tags": [], "groups": []}, headers=admin_headers)
+    assert resp.status_code == 200
+    assert resp.get_json()["redis_url"] is None
