@@ -32,7 +32,7 @@ def _get(
     query = sa.select(Artifact).where(Artifact.task_uuid == task_uuid, Artifact.content_type == content_type)
     if lock:
         query = query.with_for_update()
-    return db.session.scalar(query)
+    return db.session.scalar(query.execution_options(populate_existing=True))
 
 
 def _require(task_uuid: uuid_mod.UUID, content_type: ArtifactContentType) -> Artifact:
@@ -90,6 +90,9 @@ def delete_artifact(*, actor: User, task_uuid: uuid_mod.UUID, content_type, admi
     if not admin:
         task = storage_service.require_task(task_uuid)
         storage_service.require_role(actor, task.group, Role.Write)
+    if row is not None:
+        storage_service.lock_group(row.group_id)
+        row = _get(task_uuid, content_type)  # current size, now that no upload or delete can interleave
     if row is None:
         raise NotFound(f"Artifact {content_type.wire} of task {task_uuid} not found")
     storage_service.check_deletable(row, admin=admin)
@@ -115,7 +118,7 @@ def download_by_uuids(*, actor: User, uuids: list[uuid_mod.UUID], content_type) 
 def download_by_filter(*, actor: User, criteria: dict[str, Any], content_type) -> list[dict]:
     """URLs for the artifacts of the tasks matching a task filter (Read in the filter's group)."""
     content_type = _content_type(content_type)
-    tasks = _filtered_task_uuids(actor, criteria, Role.Read)
+    _group, tasks = _filtered_task_uuids(actor, criteria, Role.Read)
     rows = _rows_with_groups(sa.select(Artifact).where(Artifact.task_uuid.in_(tasks)), content_type)
     return [_item(row, group) for row, group in rows]
 
@@ -129,6 +132,13 @@ def delete_by_uuids(
     if not uuids:
         raise InvalidRequest("uuids cannot be empty")
     wanted = list(dict.fromkeys(uuids))
+    storage_service.lock_groups(
+        db.session.scalars(
+            sa.select(Artifact.group_id).where(
+                Artifact.task_uuid.in_(wanted), Artifact.content_type == content_type
+            )
+        )
+    )
     found = {
         row.task_uuid: (row, group)
         for row, group in _rows_with_groups(
@@ -154,7 +164,8 @@ def delete_by_uuids(
 def delete_by_filter(*, actor: User, criteria: dict[str, Any], content_type) -> int:
     """Delete the artifacts of the tasks matching a task filter (Write in its group); too recent ones stay."""
     content_type = _content_type(content_type)
-    tasks = _filtered_task_uuids(actor, criteria, Role.Write)
+    group, tasks = _filtered_task_uuids(actor, criteria, Role.Write)
+    storage_service.lock_group(group.id)  # a task's artifacts are charged to (and locked with) its group
     rows = _rows_with_groups(sa.select(Artifact).where(Artifact.task_uuid.in_(tasks)), content_type)
     doomed = [
         (ARTIFACTS, artifact_key(row.task_uuid, content_type), row)
@@ -168,6 +179,7 @@ def delete_by_filter(*, actor: User, criteria: dict[str, Any], content_type) -> 
 def _rows_with_groups(query, content_type: ArtifactContentType) -> list[tuple[Artifact, Group]]:
     query = query.add_columns(Group).join(Group, Group.id == Artifact.group_id)
     query = query.where(Artifact.content_type == content_type).order_by(Artifact.id)
+    query = query.execution_options(populate_existing=True)
     return [(row, group) for row, group in db.session.execute(query)]
 
 
@@ -214,7 +226,7 @@ def _filtered_task_uuids(actor: User, criteria: dict[str, Any], minimum: Role):
     group = membership.resolve_group(
         actor, criteria.get("group_name"), minimum, admin_exempt=minimum == Role.Read
     )
-    return sa.union_all(
+    return group, sa.union_all(
         *(
             sa.select(model.uuid).where(*task_service._conditions(model, group, criteria))
             for model in (ActiveTask, ArchivedTask)

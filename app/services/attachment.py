@@ -17,7 +17,7 @@ def _get(group: Group, key: str, *, lock: bool = False) -> Attachment | None:
     query = sa.select(Attachment).where(Attachment.group_id == group.id, Attachment.key == key)
     if lock:
         query = query.with_for_update()
-    return db.session.scalar(query)
+    return db.session.scalar(query.execution_options(populate_existing=True))
 
 
 def _require(group: Group, key: str) -> Attachment:
@@ -84,6 +84,7 @@ def delete_attachment(*, actor: User | None, group_name: str, key: str, admin: b
     group = storage_service.require_group(group_name)
     if not admin:
         storage_service.require_role(actor, group, Role.Write)
+    storage_service.lock_group(group.id)
     row = _require(group, key)
     storage_service.check_deletable(row, admin=admin)
     storage_service.release([(ATTACHMENTS, attachment_key(group.group_name, key), row)])
@@ -117,7 +118,10 @@ def delete_by_filter(
 ) -> dict:
     """Delete the attachments whose key contains `key` (Write); those changed within the hour stay."""
     group = _member_group(actor, group_name, Role.Write)
-    rows = db.session.scalars(_page(_matching(group, key), limit, offset))
+    storage_service.lock_group(group.id)
+    rows = db.session.scalars(
+        _page(_matching(group, key), limit, offset).execution_options(populate_existing=True)
+    )
     doomed = [
         (ATTACHMENTS, attachment_key(group.group_name, r.key), r)
         for r in rows
@@ -134,10 +138,13 @@ def delete_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
     if not keys:
         raise InvalidRequest("keys cannot be empty")
     wanted = list(dict.fromkeys(keys))
+    storage_service.lock_group(group.id)
     found = {
         r.key: r
         for r in db.session.scalars(
-            sa.select(Attachment).where(Attachment.group_id == group.id, Attachment.key.in_(wanted))
+            sa.select(Attachment)
+            .where(Attachment.group_id == group.id, Attachment.key.in_(wanted))
+            .execution_options(populate_existing=True)
         )
     }
     doomed, failed = [], []

@@ -91,6 +91,12 @@ def lock_group(group_id: int) -> Group:
     ).one()
 
 
+def lock_groups(group_ids) -> None:
+    """Lock several groups in a fixed order, so that concurrent batch operations cannot deadlock."""
+    for group_id in sorted(set(group_ids)):
+        lock_group(group_id)
+
+
 def book(*, group_id: int, old_size: int | None, new_size: int) -> None:
     """Charge the group for an object of `new_size` replacing one of `old_size` (None: new object)."""
     group = lock_group(group_id)
@@ -138,17 +144,18 @@ def check_deletable(row: Artifact | Attachment, *, admin: bool) -> None:
 def release(rows: list[tuple[str, str, Artifact | Attachment]]) -> None:
     """Delete metadata rows, lower storage_used at once, queue the objects for deletion from the store.
 
-    `rows` are (bucket, object key, row). The objects go after commit: now (best effort) and by the
-    housekeeping job `jobs.storage.delete_pending` for whatever is left.
+    `rows` are (bucket, object key, row), read after their groups were locked (`lock_groups`), so that
+    sizes are current and no concurrent delete or overwrite can make the arithmetic wrong. The objects go
+    after commit: now (best effort) and by the housekeeping job `jobs.storage.delete_pending` for the rest.
     """
     if not rows:
         return
     per_group: dict[int, int] = {}
     for _bucket, _key, row in rows:
         per_group[row.group_id] = per_group.get(row.group_id, 0) + row.size
-    for group_id in sorted(per_group):  # a fixed order: concurrent batch deletes cannot deadlock
-        lock_group(group_id)
-        _add_used(group_id, -per_group[group_id])
+    lock_groups(per_group)
+    for group_id, size in per_group.items():
+        _add_used(group_id, -size)
     deletions = []
     for bucket, key, row in rows:
         db.session.delete(row)

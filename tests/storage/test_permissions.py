@@ -21,7 +21,8 @@ def _filter():
 # op -> (request(client, headers, task), expected per actor, optional extractor of the body)
 OPS = {
     "uploadAttachment": (
-        lambda c, h, t: c.post(f"/groups/{GROUP}/attachments", json={"key": "n", "content_length": 1}, headers=h),
+        lambda c, h, t: c.post(f"/groups/{GROUP}/attachments", json={"key": "n", "content_length": 1},
+                               headers=h),
         [401, 401, 403, 403, 200, 200, 403], None),
     "queryAttachments": (
         lambda c, h, t: c.post(f"/groups/{GROUP}/attachments/query", json={}, headers=h),
@@ -48,7 +49,8 @@ OPS = {
         lambda c, h, t: c.post(f"/groups/{GROUP}/delete/attachments/list", json={"keys": [KEY]}, headers=h),
         [401, 401, 403, 403, (200, 1), (200, 1), 403], lambda b: b["deleted_count"]),
     "uploadTaskArtifact": (
-        lambda c, h, t: c.post(f"/tasks/{t}/artifacts", json={"content_type": "std-log", "content_length": 1}, headers=h),
+        lambda c, h, t: c.post(f"/tasks/{t}/artifacts", json={"content_type": "std-log", "content_length": 1},
+                               headers=h),
         [401, 401, 403, 403, 200, 200, 403], None),
     "deleteTaskArtifact": (
         lambda c, h, t: c.delete(f"/tasks/{t}/artifacts/result", headers=h),
