@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from marshmallow import fields
+from marshmallow import ValidationError, fields
 
 from app.models.enums import ATTACHMENT_CONTENT_TYPE
 from app.schemas._base import BodySchema, QuerySchema, RespSchema, StrictInteger
 from app.schemas.tasks import ArtifactContentTypeField, TaskFilter
+
+
+def _no_nul(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("NUL characters are not allowed.")
+
+
+def _key(**kwargs):
+    """An attachment key (or part of one): the full rules are checked by the storage layer."""
+    return fields.String(validate=_no_nul, **kwargs)
 
 
 def _length(**kwargs):
@@ -28,7 +38,7 @@ class DownloadArgs(QuerySchema):
 
 
 class UploadAttachmentReq(BodySchema):
-    key = fields.String(required=True)
+    key = _key(required=True)
     content_length = _length(required=True)
 
 
@@ -48,7 +58,7 @@ class AttachmentQueryInfo(AttachmentMetadata):
 
 
 class AttachmentsQueryReq(BodySchema, _Page):
-    key = fields.String(allow_none=True)
+    key = _key(allow_none=True)
     count = fields.Boolean(load_default=False)
 
 
@@ -59,11 +69,11 @@ class AttachmentsQueryResp(RespSchema):
 
 
 class AttachmentsDownloadByFilterReq(BodySchema, _Page):
-    key = fields.String(allow_none=True)
+    key = _key(allow_none=True)
 
 
 class AttachmentsDownloadByKeysReq(BodySchema):
-    keys = fields.List(fields.String(), required=True)
+    keys = fields.List(_key(), required=True)
 
 
 class AttachmentDownloadItem(RespSchema):
@@ -78,7 +88,7 @@ class AttachmentsDownloadListResp(RespSchema):
 
 
 class AttachmentsDeleteByFilterReq(BodySchema, _Page):
-    key = fields.String(allow_none=True)
+    key = _key(allow_none=True)
 
 
 class AttachmentsDeleteByFilterResp(RespSchema):
@@ -87,7 +97,7 @@ class AttachmentsDeleteByFilterResp(RespSchema):
 
 
 class AttachmentsDeleteByKeysReq(BodySchema):
-    keys = fields.List(fields.String(), required=True)
+    keys = fields.List(_key(), required=True)
 
 
 class AttachmentsDeleteByKeysResp(RespSchema):

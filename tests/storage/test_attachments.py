@@ -357,3 +357,26 @@ def test_local_url_path_matches_the_key(client, world):
     resp = upload(client, world, "sp ace/ü.bin", b"x")
     assert resp.status_code == 200
     assert local_path(resp.json["url"]).startswith("/storage/attachments/owner/sp%20ace/%C3%BC.bin?")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("attachments/query", {"key": "a\x00b"}),
+        ("download/attachments", {"key": "a\x00b"}),
+        ("download/attachments/list", {"keys": ["ok", "a\x00b"]}),
+        ("delete/attachments", {"key": "\x00"}),
+        ("delete/attachments/list", {"keys": ["a\x00b"]}),
+    ],
+)
+def test_nul_in_key_filters_is_400(client, world, path, body):
+    _seed(client, world, ["ok"])
+    resp = client.post(f"/groups/{GROUP}/{path}", json=body, headers=world.headers("writer"))
+    assert resp.status_code == 400 and resp.json["error"] == resp.json["msg"]
+    assert world.count(Attachment) == 1
+
+
+def test_bad_key_in_path_is_400(client, world):
+    for path in ("attachments/a%00b", "download/attachments/x/./y", "attachments/x%2F%2Fy"):
+        resp = client.get(f"/groups/{GROUP}/{path}", headers=world.headers("reader"))
+        assert resp.status_code == 400, path
