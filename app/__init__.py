@@ -47,9 +47,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     app.extensions["mito_api"] = api
     jwt.init_app(app)
+    storage.init_app(app, api)  # path converters (before the blueprints) and the local store's signed URLs
     for blp in blueprints():
         api.register_blueprint(blp)
-    storage.init_app(app)  # the local store's signed URLs (not an API operation)
     jobs.init_app(app)
     register_error_handlers(app)  # after api.init_app so that ours replace flask-smorest's handlers
     security.register_jwt_loaders(jwt)

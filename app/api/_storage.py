@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask import jsonify
+from werkzeug.routing import BaseConverter
 
+from app.models.enums import ArtifactContentType
 from app.schemas._base import ErrorSchema
 
 _DESCRIPTIONS = {400: "Bad request", 403: "Forbidden", 404: "Not found"}
@@ -28,3 +30,16 @@ def errors(blp, *statuses: int):
         return func
 
     return decorator
+
+
+class ArtifactTypeConverter(BaseConverter):
+    """`<artifact_type:content_type>`: any segment (aliases too; the service answers 400 for unknown
+    names), documented as the spec's ArtifactContentType enum."""
+
+
+def register_converters(app, api) -> None:
+    app.url_map.converters["artifact_type"] = ArtifactTypeConverter
+    api.register_converter(
+        ArtifactTypeConverter,
+        lambda _conv: {"type": "string", "enum": [ct.wire for ct in ArtifactContentType]},
+    )

@@ -30,7 +30,7 @@ def upload_task_artifact(req, uuid):
     return {"url": artifact_service.upload_artifact(actor=current_user(), task_uuid=uuid, **req)}
 
 
-@blp.route("/tasks/<uuid:uuid>/artifacts/<content_type>", methods=["DELETE"])
+@blp.route("/tasks/<uuid:uuid>/artifacts/<artifact_type:content_type>", methods=["DELETE"])
 @blp.user_required()
 @blp.response(200, description="Artifact deleted successfully")
 @errors(blp, 403, 404)
@@ -39,7 +39,7 @@ def delete_task_artifact(uuid, content_type):
     artifact_service.delete_artifact(actor=current_user(), task_uuid=uuid, content_type=content_type)
 
 
-@blp.route("/tasks/<uuid:uuid>/download/artifacts/<content_type>", methods=["GET"])
+@blp.route("/tasks/<uuid:uuid>/download/artifacts/<artifact_type:content_type>", methods=["GET"])
 @blp.user_required()
 @blp.arguments(DownloadArgs, location="query")
 @blp.response(302, description="Redirect to download URL")

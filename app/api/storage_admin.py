@@ -18,7 +18,7 @@ def admin_delete_attachment(group_name, key):
     attachment_service.delete_attachment(actor=current_user(), group_name=group_name, key=key, admin=True)
 
 
-@blp.route("/admin/tasks/<uuid:uuid>/artifacts/<content_type>", methods=["DELETE"])
+@blp.route("/admin/tasks/<uuid:uuid>/artifacts/<artifact_type:content_type>", methods=["DELETE"])
 @blp.user_required(admin=True)
 @blp.response(200, description="Artifact deleted successfully")
 @errors(blp, 404)

@@ -10,7 +10,7 @@ from app.services import artifact as artifact_service
 from app.services import attachment as attachment_service
 
 
-@blp.route("/workers/tasks/<uuid:uuid>/artifacts/<content_type>", methods=["GET"])
+@blp.route("/workers/tasks/<uuid:uuid>/artifacts/<artifact_type:content_type>", methods=["GET"])
 @blp.worker_required
 @blp.arguments(DownloadArgs, location="query")
 @blp.response(302, description="Redirect to download URL")

@@ -47,7 +47,9 @@ class UploadAttachmentResp(RespSchema):
 
 
 class AttachmentMetadata(RespSchema):
-    content_type = fields.Constant(ATTACHMENT_CONTENT_TYPE, dump_only=True)
+    content_type = fields.Constant(
+        ATTACHMENT_CONTENT_TYPE, required=True, metadata={"type": "string", "enum": [ATTACHMENT_CONTENT_TYPE]}
+    )
     size = fields.Integer(required=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)

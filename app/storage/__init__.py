@@ -128,8 +128,10 @@ def _make(config: Mapping[str, Any]) -> Storage:
     )
 
 
-def init_app(app) -> None:
-    """Serve the local store's signed URLs from this app (always registered; refuses when S3 is used)."""
+def init_app(app, api) -> None:
+    """Register the artifact path converter, and serve the local store's signed URLs (404 when S3 is used)."""
+    from app.api._storage import register_converters
     from app.storage.local import blueprint
 
+    register_converters(app, api)
     app.register_blueprint(blueprint)
