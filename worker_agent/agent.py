@@ -23,7 +23,7 @@ from client.worker_api import WorkerApi, download_to, upload_file
 from mito.units import parse_duration
 from worker_agent.config import WorkerConfig, user_cache_dir
 from worker_agent.runner import kill_group, run_command
-from worker_agent.states import ExecState, exec_state_reaches, is_terminal, watched_task_reaches
+from worker_agent.states import ExecState, exec_state_reaches, watched_task_reaches
 from worker_agent.workspace import PathEscapes, Workspace
 
 log = logging.getLogger("mito.worker")
@@ -507,9 +507,7 @@ class Agent:
             if exc.status == 401:
                 raise
             return None
-        if watched_task_reaches(info, target):
-            return True
-        return False if is_terminal(info) else None
+        return watched_task_reaches(info, target)
 
     def run_process(self, run: TaskRun, spec: dict[str, Any]):
         ws = run.workspace

@@ -137,13 +137,19 @@ def task_state_reaches(state: str | None, result: dict[str, Any] | None, target:
     return False
 
 
-def watched_task_reaches(info: dict[str, Any], target: ExecState) -> bool:
-    """Decide from a `GET /workers/tasks/{uuid}` body whether the watched task reached `target`."""
+def watched_task_reaches(info: dict[str, Any], target: ExecState) -> bool | None:
+    """Decide from a `GET /workers/tasks/{uuid}` body whether the watched task reached `target`.
+
+    True: reached; False: it never will (it ended without reaching it); None: not yet, or cannot tell.
+    """
     exec_state = info.get("exec_state")
     if exec_state is not None and exec_state_reaches(ExecState.parse(exec_state), target):
         return True
-    return task_state_reaches(info.get("state"), info.get("result"), target)
-
-
-def is_terminal(info: dict[str, Any]) -> bool:
-    return info.get("state") in ("Finished", "Cancelled")
+    state = info.get("state")
+    if "result" not in info:
+        if state == "Finished" and exec_state is None:  # archived: committed with a result
+            return True if task_state_reaches(state, {}, target) else None
+        return True if task_state_reaches(state, None, target) else None
+    if task_state_reaches(state, info["result"], target):
+        return True
+    return False if state in ("Finished", "Cancelled") and info["result"] is not None else None

@@ -87,7 +87,12 @@ def test_task_state_fallback():
     assert not task_state_reaches("Cancelled", {"exit_status": 0, "msg": "UserCancellation"}, S.ExecSpawned)
     assert not task_state_reaches("Ready", None, S.FetchResource)
     assert watched_task_reaches({"state": "Running", "exec_state": "ExecSpawned"}, S.ExecSpawned)
-    assert watched_task_reaches({"state": "Finished", "exec_state": None}, S.ExecSpawned)
+    assert watched_task_reaches({"state": "Running", "exec_state": "Watch"}, S.ExecSpawned) is None
+    assert watched_task_reaches({"state": "Finished", "exec_state": None}, S.TaskCommitted)
+    assert watched_task_reaches({"state": "Cancelled", "exec_state": None}, S.ExecSpawned) is None
+    done = {"state": "Cancelled", "exec_state": None, "result": {"exit_status": 0, "msg": "UserCancellation"}}
+    assert watched_task_reaches(done, S.ExecSpawned) is False
+    assert watched_task_reaches(done, S.TaskCommitted) is True
 
 
 def test_state_parse_accepts_names_ints_and_bytes():
