@@ -37,6 +37,7 @@ def worker(config_file, **flags) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s mito-worker: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per step, not per request
     agent = Agent(config)
     agent.install_signal_handlers()
     sys.exit(agent.run())
