@@ -247,6 +247,11 @@ class Agent:
             self.execute(task)
 
     # ------------------------------------------------------------------ HTTP with retries
+    @property
+    def max_backoff(self) -> float:
+        """Longest wait between retries: scales with the polling interval, between 1 s and 10 s."""
+        return min(10.0, max(1.0, 5 * self.config.polling_interval))
+
     def call(
         self,
         what: str,
@@ -262,6 +267,7 @@ class Agent:
         """
         interrupt = interrupt or self.forced
         delay = min(0.5, self.config.polling_interval)
+        cap = self.max_backoff
         while True:
             try:
                 return fn()
@@ -276,7 +282,7 @@ class Agent:
                 log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
                 if interrupt.wait(delay):
                     raise
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, cap)
 
     # ------------------------------------------------------------------ one task
     def execute(self, task: dict[str, Any]) -> None:
@@ -446,7 +452,7 @@ class Agent:
                 log.warning("task %s: download of %s failed: %s", run.uuid, what, exc)
             if self.forced.wait(min(delay, max(0.0, deadline - time.monotonic()))):
                 raise WorkerGone("stopping")
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, self.max_backoff)
 
     def wait_watch(self, run: TaskRun, watch: list, *, deadline: float) -> str | None:
         """Wait until the watched task reaches the exec state; None when it did, else `WatchTimeout`."""
@@ -565,7 +571,7 @@ class Agent:
                     log.warning("task %s: upload of %s failed: %s; retrying", run.uuid, content_type, exc)
                 if self.forced.wait(delay):
                     raise WorkerGone("stopping")
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, self.max_backoff)
         return True
 
     def submit_new_task(self, run: TaskRun) -> bool:

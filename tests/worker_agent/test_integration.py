@@ -291,24 +291,29 @@ def test_killed_agent_task_is_reaped_and_completed_once_by_another(coordinator, 
 
 
 # ---- 6. coordinator restart
-def test_coordinator_restart_mid_task_loses_nothing(db_url, tmp_path, app, agents):
+@pytest.fixture
+def own_coordinator(db_url, tmp_path, app):
+    """A coordinator of the test's own (request it before `agents`: the agents stop first)."""
     coordinator = LiveCoordinator(db_url, tmp_path / "coord").start()
-    try:
-        with user_sdk(coordinator) as sdk:
-            agent = agents(coordinator)
-            script = 'sleep 2; echo survived > "$MITO_RESULT_DIR/r.txt"; echo out'
-            uuid = submit(sdk, ["sh", "-c", script], terminal_output=True)
-            wait_for(lambda: exec_state(app, uuid) == "ExecSpawned", what="task spawned")
-            coordinator.stop()
-            wait_for(lambda: "retrying" in agent.log(), what="the agent retrying", timeout=30)
-            coordinator.start()
-            info = done(sdk, uuid)
-            assert info["state"] == "Finished" and info["result"]["exit_status"] == 0
-            assert artifact_files(sdk, uuid, "result", tmp_path) == {"result/r.txt": b"survived\n"}
-            assert artifact_files(sdk, uuid, "std-log", tmp_path)["std-log/stdout.log"] == b"out\n"
-            assert agent.proc.poll() is None
-    finally:
+    yield coordinator
+    coordinator.stop()
+
+
+def test_coordinator_restart_mid_task_loses_nothing(own_coordinator, agents, tmp_path, app):
+    coordinator = own_coordinator
+    with user_sdk(coordinator) as sdk:
+        agent = agents(coordinator)
+        script = 'sleep 2; echo survived > "$MITO_RESULT_DIR/r.txt"; echo out'
+        uuid = submit(sdk, ["sh", "-c", script], terminal_output=True)
+        wait_for(lambda: exec_state(app, uuid) == "ExecSpawned", what="task spawned")
         coordinator.stop()
+        wait_for(lambda: "retrying" in agent.log(), what="the agent retrying", timeout=30)
+        coordinator.start()
+        info = done(sdk, uuid)
+        assert info["state"] == "Finished" and info["result"]["exit_status"] == 0
+        assert artifact_files(sdk, uuid, "result", tmp_path) == {"result/r.txt": b"survived\n"}
+        assert artifact_files(sdk, uuid, "std-log", tmp_path)["std-log/stdout.log"] == b"out\n"
+        assert agent.proc.poll() is None
 
 
 # ---- 7. shutdown
@@ -352,23 +357,17 @@ def test_sigterm_hands_the_task_back_and_a_second_signal_exits_at_once(coordinat
 
 
 # ---- 8. many tasks
-def test_200_short_tasks_over_4_agents_are_each_committed_once(db_url, tmp_path, app, agents):
-    coordinator = LiveCoordinator(db_url, tmp_path / "coord").start()
-    try:
-        with user_sdk(coordinator) as sdk:
-            reqs = [submit_request(USER, task_spec(["true"]), timeout="1m") for _ in range(200)]
-            results = sdk.submit_tasks(reqs)["results"]
-            uuids = [str(r["Ok"]["uuid"]) for r in results]
-            fleet = [agents(coordinator, MITO_POLLING_INTERVAL="0.1s") for _ in range(4)]
-            wait_for(
-                lambda: sdk.query_tasks(count=True, states=["Finished"])["count"] == 200,
-                timeout=240, what="200 tasks committed", interval=1.0,
-            )  # fmt: skip
-            for uuid in uuids[::20]:
-                assert sdk.get_task(uuid)["info"]["result"] == {"exit_status": 0, "msg": None}
-            for agent in fleet:
-                assert "answered 404" not in agent.log()
-            committed = sum(agent.log().count("committed task") for agent in fleet)
-            assert committed == 200
-    finally:
-        coordinator.stop()
+def test_200_short_tasks_over_4_agents_are_each_committed_once(own_coordinator, agents, app):
+    with user_sdk(own_coordinator) as sdk:
+        reqs = [submit_request(USER, task_spec(["true"]), timeout="1m") for _ in range(200)]
+        uuids = [str(r["Ok"]["uuid"]) for r in sdk.submit_tasks(reqs)["results"]]
+        fleet = [agents(own_coordinator, MITO_POLLING_INTERVAL="0.1s") for _ in range(4)]
+        wait_for(
+            lambda: sdk.query_tasks(count=True, states=["Finished"])["count"] == 200,
+            timeout=240, what="200 tasks committed", interval=1.0,
+        )  # fmt: skip
+        for uuid in uuids[::20]:
+            assert sdk.get_task(uuid)["info"]["result"] == {"exit_status": 0, "msg": None}
+    for agent in fleet:
+        assert "answered 404" not in agent.log()
+    assert sum(agent.log().count("committed task") for agent in fleet) == 200
