@@ -25,6 +25,51 @@ RESULT_MESSAGES = [
 ]
 
 
+# JSON schemas of the spec's union shapes, documented on the fields that parse them by hand.
+ARTIFACT_CONTENT_TYPE_DOC = {"type": "string", "enum": ["result", "exec-log", "std-log"]}
+REMOTE_RESOURCE_DOC = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["Artifact"],
+            "properties": {
+                "Artifact": {
+                    "type": "object",
+                    "required": ["uuid", "content_type"],
+                    "properties": {
+                        "uuid": {"type": "string", "format": "uuid"},
+                        "content_type": ARTIFACT_CONTENT_TYPE_DOC,
+                    },
+                }
+            },
+        },
+        {
+            "type": "object",
+            "required": ["Attachment"],
+            "properties": {
+                "Attachment": {
+                    "type": "object",
+                    "required": ["key"],
+                    "properties": {"key": {"type": "string"}},
+                }
+            },
+        },
+    ]
+}
+WATCH_DOC = {
+    "type": "array",
+    "nullable": True,
+    "minItems": 2,
+    "maxItems": 2,
+    "items": {
+        "oneOf": [
+            {"type": "string", "format": "uuid"},
+            {"type": "string", "enum": [m.name for m in TaskExecState]},
+        ]
+    },
+}
+
+
 def _artifact_type(value) -> str:
     if not isinstance(value, str):
         raise ValidationError("Must be one of: result, exec-log, std-log.")
@@ -38,7 +83,7 @@ class ArtifactContentTypeField(fields.Field):
     """ArtifactContentType by wire name (`result`, `exec-log`, `std-log`; upstream aliases accepted)."""
 
     def __init__(self, **kwargs):
-        super().__init__(metadata={"type": "string", "enum": ["result", "exec-log", "std-log"]}, **kwargs)
+        super().__init__(metadata=dict(ARTIFACT_CONTENT_TYPE_DOC), **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else ArtifactContentType(value).wire
@@ -51,7 +96,7 @@ class RemoteResourceField(fields.Field):
     """RemoteResource: `{"Artifact": {"uuid", "content_type"}}` or `{"Attachment": {"key"}}`."""
 
     def __init__(self, **kwargs):
-        super().__init__(metadata={"type": "object"}, **kwargs)
+        super().__init__(metadata=dict(REMOTE_RESOURCE_DOC), **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
@@ -100,7 +145,7 @@ class WatchField(fields.Field):
     """TaskSpec.watch: `[task uuid, TaskExecState]` or null."""
 
     def __init__(self, **kwargs):
-        super().__init__(allow_none=True, metadata={"type": "array", "minItems": 2, "maxItems": 2}, **kwargs)
+        super().__init__(allow_none=True, metadata=dict(WATCH_DOC), **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
@@ -131,14 +176,19 @@ class TaskSpec(BodySchema):
             raise ValidationError("args must name a command.", "args")
 
 
+class RemoteResourceDownloadResp(RespSchema):
+    remote_file = fields.Raw(required=True, metadata=dict(REMOTE_RESOURCE_DOC))
+    local_path = fields.String(required=True)
+
+
 class TaskSpecResp(RespSchema):
     """TaskSpec on the way out (as stored)."""
 
     args = fields.List(fields.String(), required=True)
     envs = fields.Dict(keys=fields.String(), values=fields.String())
-    resources = fields.List(fields.Dict())
+    resources = fields.List(fields.Nested(RemoteResourceDownloadResp))
     terminal_output = fields.Boolean()
-    watch = fields.Raw(allow_none=True)
+    watch = fields.Raw(allow_none=True, metadata=dict(WATCH_DOC))
 
 
 class SubmitTaskReq(BodySchema):
@@ -157,9 +207,7 @@ class SubmitTaskResp(RespSchema):
 
 class TasksSubmitReq(BodySchema):
     # Items are validated one by one (see load_each) so that one bad item gives one Err, not a 400.
-    tasks = fields.List(
-        fields.Raw(), required=True, metadata={"items": {"$ref": "#/components/schemas/SubmitTaskReq"}}
-    )
+    tasks = fields.List(fields.Raw(), required=True)
 
     @validates_schema
     def _not_empty(self, data, **kwargs):
@@ -179,13 +227,27 @@ def load_each(items: list) -> list[dict | str]:
     return out
 
 
-class TaskSubmitResult(RespSchema):
-    Ok = fields.Nested(SubmitTaskResp)
-    Err = fields.Dict()
+TASK_SUBMIT_RESULT_DOC = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["Ok"],
+            "properties": {"Ok": {"$ref": "#/components/schemas/SubmitTaskResp"}},
+        },
+        {
+            "type": "object",
+            "required": ["Err"],
+            "properties": {
+                "Err": {"type": "object", "required": ["msg"], "properties": {"msg": {"type": "string"}}}
+            },
+        },
+    ]
+}
 
 
 class TasksSubmitResp(RespSchema):
-    results = fields.List(fields.Nested(TaskSubmitResult), required=True)
+    # Each item is {"Ok": {task_id, uuid}} or {"Err": {msg}} (TaskSubmitResult), in request order.
+    results = fields.List(fields.Raw(metadata=dict(TASK_SUBMIT_RESULT_DOC)), required=True)
 
 
 class ChangeTaskReq(BodySchema):
@@ -266,7 +328,7 @@ class TaskResultSpec(BodySchema):
 
 class TaskResultSpecResp(RespSchema):
     exit_status = fields.Integer(required=True)
-    msg = fields.String(allow_none=True)
+    msg = fields.String(allow_none=True, metadata={"enum": RESULT_MESSAGES})
 
 
 class ParsedTaskQueryInfo(TaskQueryInfo):
