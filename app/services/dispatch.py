@@ -7,6 +7,9 @@ WHERE state = Ready. So a claim and an empty poll touch a handful of index entri
 queued, matching or not. The claim locks the chosen row with FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite
 serialises writers with BEGIN IMMEDIATE) and re-checks the state under the lock, so two fetches, from any
 number of coordinator processes, never claim one task. Nothing about dispatch is kept in process memory.
+
+Lock order, everywhere: the worker row first, then its task (fetch, report, remove_worker), so that a
+report racing a removal waits instead of deadlocking. Code that holds a task lock must not then lock a worker.
 """
 
 from __future__ import annotations
