@@ -60,8 +60,9 @@ def celery_config(settings, *, producer: bool) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "task_ignore_result": True,
         "result_backend": None,
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
+        # Early acks: an ack that fails on a lost broker connection stops the worker, and a lost run
+        # costs nothing (every job is periodic and idempotent; the schedule sends it again).
+        "task_acks_late": False,
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
         "beat_schedule": schedule.beat_schedule(settings),
