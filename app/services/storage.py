@@ -194,7 +194,7 @@ def process_pending_deletions(*, limit: int = 1000, ids: list[int] | None = None
         pending = [r.key for r in batch if r.key not in live]
         failed: set[str] = set()
         error = ""
-        for attempt in range(DELETE_RETRIES):
+        for attempt in range(DELETE_RETRIES if pending else 0):
             try:
                 failed = set(storage.delete(bucket, pending))
                 error = "the store refused the deletion"
