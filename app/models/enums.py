@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from mito.exec_state import ExecState
+
 
 class UserState(enum.IntEnum):
     Active = 0
@@ -39,28 +41,7 @@ class TaskState(enum.IntEnum):
     Unknown = 5
 
 
-class TaskExecState(enum.IntEnum):
-    WorkerExited = -1
-    FetchResource = 1
-    FetchResourceFinished = 2
-    FetchResourceError = 3
-    FetchResourceTimeout = 4
-    FetchResourceNotFound = 5
-    FetchResourceForbidden = 6
-    Watch = 7
-    WatchFinished = 8
-    WatchTimeout = 9
-    ExecPending = 10
-    ExecSpawned = 11
-    ExecFinished = 12
-    ExecTimeout = 13
-    UploadResult = 14
-    UploadFinishedResult = 15
-    UploadCancelledResult = 16
-    UploadResultFinished = 17
-    UploadResultTimeout = 18
-    TaskCommitted = 19
-    Unknown = -99
+TaskExecState = ExecState  # one definition, shared with the agent (mito/exec_state.py)
 
 
 class ArtifactContentType(enum.IntEnum):
