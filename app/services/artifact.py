@@ -228,7 +228,7 @@ def _filtered_task_uuids(actor: User, criteria: dict[str, Any], minimum: Role):
     )
     return group, sa.union_all(
         *(
-            sa.select(model.uuid).where(*task_service._conditions(model, group, criteria))
+            sa.select(model.uuid).where(*task_service.filter_conditions(model, group, criteria))
             for model in (ActiveTask, ArchivedTask)
         )
     )
