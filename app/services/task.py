@@ -177,7 +177,7 @@ def parse_number_filter(text: str):
 
 
 def filter_conditions(model, group: Group, f: dict) -> list:
-    """SQL conditions of a task filter (TasksQueryReq fields) within one group; shared by task and artifact queries."""
+    """SQL conditions of a task filter (TasksQueryReq fields) in one group; artifact queries share it."""
     conds = [model.group_id == group.id]
     if f.get("creator_usernames"):
         conds.append(
@@ -207,7 +207,8 @@ def query_tasks(*, actor: User, filters: dict) -> dict:
 
     def part(model):
         archived = sa.literal(1 if model is ArchivedTask else 0).label("archived")
-        return sa.select(model.id, model.created_at, archived).where(*filter_conditions(model, group, filters))
+        conditions = filter_conditions(model, group, filters)
+        return sa.select(model.id, model.created_at, archived).where(*conditions)
 
     union = sa.union_all(part(ActiveTask), part(ArchivedTask)).subquery()
     if filters.get("count"):
@@ -296,7 +297,8 @@ def cancel_tasks_by_filter(*, actor: User, filters: dict) -> dict:
     wanted = [s for s in (filters.get("states") or CANCELLABLE) if s in CANCELLABLE]
     count = 0
     if wanted:
-        stmt = sa.select(ActiveTask).where(*filter_conditions(ActiveTask, group, {**filters, "states": wanted}))
+        conditions = filter_conditions(ActiveTask, group, {**filters, "states": wanted})
+        stmt = sa.select(ActiveTask).where(*conditions)
         stmt = stmt.order_by(ActiveTask.id).execution_options(populate_existing=True)
         if db.is_postgres():
             stmt = stmt.with_for_update(of=ActiveTask)
