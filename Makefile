@@ -1,9 +1,9 @@
-# One command each: `make run` (the embedded standalone mode) and `make test` (the whole suite, PostgreSQL then SQLite).
+# One command each: `make run` (the embedded standalone mode), `make test` (the whole suite, PostgreSQL then SQLite) and `make bench` (issue 13's benchmarks, docs/benchmarks.md).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres test-sqlite lint fmt migrate services bench
+.PHONY: install run test test-postgres test-sqlite lint fmt migrate services browser bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,11 +19,14 @@ run: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
-test: $(STAMP) services
+browser:
+	bash scripts/ensure-chromium.sh
+
+test: $(STAMP) services browser
 	MITO_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
 	MITO_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
 
-test-postgres: $(STAMP) services
+test-postgres: $(STAMP) services browser
 	MITO_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
@@ -32,6 +35,7 @@ test-sqlite: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app worker_agent client mito tests bench
 	$(VENV)/bin/ruff format --check app worker_agent client mito tests bench
+	$(VENV)/bin/mypy
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format app worker_agent client mito tests bench
@@ -39,3 +43,6 @@ fmt: $(STAMP)
 
 migrate: $(STAMP)
 	$(VENV)/bin/mito db upgrade
+
+bench: $(STAMP) services
+	$(PY) -m bench all

@@ -1,4 +1,4 @@
-"""Coordinator settings: defaults < config.toml ([coordinator] table) < MITO_* environment < explicit overrides."""
+"""Coordinator settings: defaults < config.toml ([coordinator]) < MITO_* environment < explicit overrides."""
 
 from __future__ import annotations
 
@@ -9,14 +9,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
+
 DEFAULT_JWT_SECRET = "mitosis-insecure-default-jwt-secret"
+DEFAULT_ADMIN_PASSWORD = "mitosis_admin"
+MIN_JWT_SECRET_BYTES = 32  # HS256 wants a key at least as long as its hash (RFC 7518 3.2)
+_TRUE = {"1", "true", "yes", "on"}
 
 DEFAULTS: dict[str, Any] = {
     "DATA_DIR": "./mito-data",
     "DB_URL": None,  # default: SQLite file in DATA_DIR
     "BIND": "127.0.0.1:5000",
     "ADMIN_USER": "mitosis_admin",
-    "ADMIN_PASSWORD": "mitosis_admin",
+    "ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD,
     "REDIS_URL": None,
     "REDIS_WORKER_URL": None,  # the URL handed to agents; default: REDIS_URL
     "REDIS_CLIENT_URL": None,  # the URL handed to clients by GET /redis; default: REDIS_URL
@@ -33,15 +38,22 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_TIMEOUT": "600s",
     "TASK_TIMEOUT_GRACE": "60s",
     "MAX_TASK_LOSSES": 3,
+    "LIVENESS_MARKER": True,  # serving processes mark the coordinator alive (app/services/liveness.py)
     "JOBS_INTERVAL_SCALE": "1",  # multiplies every housekeeping interval (app/jobs/schedule.py)
     "ACCESS_TOKEN_EXPIRES_IN": "7d",
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-    "PRODUCTION": False,
+    "PRODUCTION": None,  # unset: on with PostgreSQL, off with SQLite (see production())
     "AUTO_MIGRATE": True,
+    "LOGIN_FAILURES_PER_USER": "10/minute",  # failed logins for one user before 429 (services/throttle.py)
+    "LOGIN_FAILURES_PER_ADDRESS": "30/minute",  # failed logins from one client address before 429
+    "LOGIN_CONCURRENCY": 1,  # password checks (argon2) at once per coordinator process; more wait their turn
+    "METRICS_TOKEN": None,  # unset: GET /metrics answers loopback callers only
 }
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict:
     """Merge the settings layers; keys are upper-case names without the MITO_ prefix."""
     env = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
@@ -66,6 +78,22 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     return settings
 
 
+class ConfigError(click.ClickException):
+    """A setting the coordinator refuses to start with; `mito` commands print it as one line and exit 1."""
+
+
+def production(settings: Mapping[str, Any]) -> bool:
+    """Production mode: MITO_PRODUCTION when set (1/0), else on for any database but SQLite.
+
+    In production the coordinator refuses a default, empty or short JWT secret and a bootstrap admin whose
+    password is the default one.
+    """
+    value = settings.get("PRODUCTION")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return not str(settings["DB_URL"]).startswith("sqlite")
+    return value.strip().lower() in _TRUE if isinstance(value, str) else bool(value)
+
+
 def normalise_db_url(url: str) -> str:
     """Accept postgres:// and postgresql:// (driver psycopg2) and sqlite:///path."""
     if url.startswith("postgres://"):
@@ -77,7 +105,7 @@ def normalise_db_url(url: str) -> str:
 
 def _coerce(default: Any, value: str) -> Any:
     if isinstance(default, bool):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
+        return value.strip().lower() in _TRUE
     if isinstance(default, int):
         return int(value)
     return value

@@ -15,11 +15,13 @@ log = logging.getLogger(__name__)
 class DomainError(Exception):
     status = 500
     default_message = "Internal server error"
+    headers: dict[str, str] | None = None  # response headers the error comes with (Retry-After)
 
-    def __init__(self, message: str | None = None, *, errors: dict | None = None):
+    def __init__(self, message: str | None = None, *, errors: dict | None = None, extra: dict | None = None):
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.errors = errors
+        self.extra = extra  # documented extension keys of the body (e.g. `removed` on a removed worker's 401)
 
 
 class InvalidRequest(DomainError):
@@ -36,6 +38,14 @@ class WrongCredentials(Unauthorized):
     default_message = "Authentication error: Wrong credentials"
 
 
+class WorkerRemoved(WrongCredentials):
+    """A worker token whose worker was removed: the body's `removed` says why (mito.vocab.WorkerRemoval)."""
+
+    def __init__(self, worker_uuid: object, reason: str):
+        message = f"{self.default_message}: worker {worker_uuid} was removed ({reason})"
+        super().__init__(message, extra={"removed": reason})
+
+
 class Forbidden(DomainError):
     status = 403
     default_message = "Authentication error: Permission denied"
@@ -43,6 +53,17 @@ class Forbidden(DomainError):
 
 class QuotaExceeded(Forbidden):
     default_message = "Resource quota exceeded"
+
+
+class Throttled(DomainError):
+    """Too many requests of a kind (failed logins): retry after `retry_after` seconds (the header says so)."""
+
+    status = 429
+    default_message = "Too many requests: retry later"
+
+    def __init__(self, message: str | None = None, *, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, int(retry_after)))}
 
 
 class NotFound(DomainError):
@@ -60,11 +81,19 @@ class Conflict(DomainError):
     default_message = "Conflict with the current state"
 
 
-def error_response(status: int, message: str, errors: dict | None = None):
+class StoreUnavailable(DomainError):
+    """The object store cannot be reached (or refuses to serve): retry later; nothing was changed."""
+
+    status = 503
+    default_message = "Object store unavailable: try again later"
+
+
+def error_response(status: int, message: str, errors: dict | None = None, extra: dict | None = None):
     """The one error body, used by every handler below and by the JWT loaders."""
     body: dict = {"error": message, "msg": message}
     if errors:
         body["errors"] = errors
+    body.update(extra or {})
     response = jsonify(body)
     response.status_code = status
     return response
@@ -109,7 +138,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
-        return error_response(err.status, err.message, err.errors)
+        response = error_response(err.status, err.message, err.errors, err.extra)
+        response.headers.update(err.headers or {})
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
@@ -125,7 +156,11 @@ def register_error_handlers(app: Flask) -> None:
             message = f"Invalid request: {_summarise(errors)}"
         elif status == 400 and err.description and "browser (or proxy)" not in err.description:
             message = f"Bad request: {err.description}"
-        return error_response(status, message, errors)
+        response = error_response(status, message, errors)
+        for name, value in err.get_headers():
+            if name.lower() != "content-type":  # `Allow` of a 405, `Retry-After`, `WWW-Authenticate`
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(IntegrityError)
     def _integrity(err: IntegrityError):

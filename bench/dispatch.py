@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import threading
 import time
@@ -96,9 +95,10 @@ class Bench:
         """Bulk-insert Ready tasks of the bench group; tags/key are SQL expressions of g (1..count)."""
         base = self.sql("SELECT task_count FROM groups WHERE group_name = 'bench'").scalar()
         self.sql(
-            f"""INSERT INTO active_tasks (creator_id, group_id, task_id, uuid, tags, labels, tags_key, state, timeout,
-                    priority, spec, lost_count, attempt, cancel_requested, created_at, updated_at)
-                SELECT u.id, gr.id, :base + g, gen_random_uuid(), {tags_expr}, '{{}}', {key_expr}, 1, 60, :prio,
+            f"""INSERT INTO active_tasks (creator_id, group_id, task_id, uuid, tags, labels, tags_key, state,
+                    timeout, priority, spec, lost_count, attempt, cancel_requested, created_at, updated_at)
+                SELECT u.id, gr.id, :base + g, gen_random_uuid(), {tags_expr}, '{{}}', {key_expr}, 1, 60,
+                    :prio,
                     '{{"args": ["true"]}}'::json, 0, 0, false, now(), now()
                 FROM generate_series(1, :n) g, users u, groups gr
                 WHERE u.username = 'bench' AND gr.group_name = 'bench'""",
@@ -112,7 +112,7 @@ class Bench:
         self.sql("UPDATE groups SET task_count = task_count + :n WHERE group_name = 'bench'", n=count)
 
     def cycles(self, workers: list[dict], stop_after: float, limit: int | None = None):
-        """Each worker fetches, finishes and commits until the queue is empty, the time is up or limit reached."""
+        """Each worker fetches, finishes and commits until the queue is empty, time is up or limit reached."""
         claims: list[float] = []
         cycles: list[float] = []
         done = [0]
@@ -201,7 +201,7 @@ class Bench:
         self.explain()
 
     def explain(self) -> None:
-        """EXPLAIN (ANALYZE) of the claim queries, as dispatch.fetch_task issues them, at the current queue."""
+        """EXPLAIN (ANALYZE) of the claim queries as dispatch.fetch_task issues them, at the current queue."""
         self.queue(2, "ARRAY['mine']::text[]", "'[\"mine\"]'", 0)
         self.vacuum()
         from app import db

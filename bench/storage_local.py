@@ -25,7 +25,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         db_url = f"sqlite:///{data_dir / 'bench.db'}"
-        migrate.upgrade(db_url)
+        migrate.bootstrap(db_url, "mitosis_admin", "mitosis_admin")
         coordinator = LiveCoordinator(db_url, data_dir).start()
         try:
             base = coordinator.url

@@ -29,6 +29,8 @@ class TransportError(ApiError):
 
 
 class HttpClient:
+    """Requests to one coordinator, with its bearer token; errors become ApiError."""
+
     def __init__(
         self,
         base_url: str,
@@ -42,6 +44,7 @@ class HttpClient:
         self._http = transport or httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def close(self) -> None:
+        """Close the underlying connection pool."""
         self._http.close()
 
     def request(
@@ -73,7 +76,7 @@ class HttpClient:
             raise ApiError(resp.status_code, _error_message(resp), _json_or_none(resp))
         return resp
 
-    def json(self, method: str, path: str, **kwargs) -> Any:
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send one request and decode its JSON body (None for an empty body)."""
         return _json_or_none(self.request(method, path, **kwargs))
 

@@ -5,24 +5,30 @@ Kept tiny (click only) so the `mito` entry point can apply them without importin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def global_options(func):
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Store a global option's value in ctx.obj, where every command's Session finds it."""
+    obj = ctx.ensure_object(dict)
+    if value is not None and value is not False:
+        obj[param.name] = value
+    return value
+
+
+def global_options(func: F) -> F:
     """`--coordinator URL` (env MITO_COORDINATOR_ADDR), `--user U`, `--json`; stored in ctx.obj."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value):
-        obj = ctx.ensure_object(dict)
-        if value is not None and value is not False:
-            obj[param.name] = value
-        return value
-
     options = [
         click.option(
             "--coordinator",
             envvar="MITO_COORDINATOR_ADDR",
             expose_value=False,
-            callback=remember,
+            callback=_remember,
             help="Coordinator URL (env MITO_COORDINATOR_ADDR; default: the one you logged in to, "
             "else http://127.0.0.1:5000).",
         ),
@@ -30,7 +36,7 @@ def global_options(func):
             "--user",
             "-u",
             expose_value=False,
-            callback=remember,
+            callback=_remember,
             help="Act as this cached user (see `mito login`).",
         ),
         click.option(
@@ -38,7 +44,7 @@ def global_options(func):
             "json",
             is_flag=True,
             expose_value=False,
-            callback=remember,
+            callback=_remember,
             help="Machine-readable JSON output.",
         ),
     ]

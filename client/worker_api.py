@@ -7,13 +7,13 @@ needs before it registers. Every method raises ApiError (TransportError when the
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from client.http import HttpClient
+from mito.vocab import ArtifactContentType, ExecState
+
+DETAIL_MAX = 1000  # characters of a result's detail (the coordinator takes up to 4096)
 
 
 def md5_password(password: str) -> list[int]:
@@ -31,7 +31,7 @@ class WorkerApi:
     def login(self, username: str, password: str, *, retain: bool = True) -> str:
         """Log in as a user and return the user token (retain keeps the user's other sessions valid)."""
         body = {"username": username, "md5_password": md5_password(password), "retain": retain}
-        return self.http.json("POST", "/login", json=body)["token"]
+        return str(self.http.json("POST", "/login", json=body)["token"])
 
     def auth(self, user_token: str) -> str:
         """Return the username a user token belongs to (401 when the token is no longer valid)."""
@@ -52,7 +52,7 @@ class WorkerApi:
             body["labels"] = labels
         if lifetime:
             body["lifetime"] = lifetime
-        resp = self.http.json("POST", "/workers", json=body, token=user_token)
+        resp: dict[str, Any] = self.http.json("POST", "/workers", json=body, token=user_token)
         self.http.token = resp["token"]
         return resp
 
@@ -73,64 +73,105 @@ class WorkerApi:
         resp = self.http.request("GET", "/workers/tasks", ok=(200, 204))
         if resp.status_code == 204 or not resp.content:
             return None
-        return resp.json()
+        task: dict[str, Any] = resp.json()
+        return task
 
     def report(self, task_id: int, op: Any) -> dict[str, Any]:
         """Send one report op for a claimed task; return the ReportTaskResp."""
-        return self.http.json("POST", "/workers/tasks", json={"id": task_id, "op": op}) or {}
+        resp: dict[str, Any] = self.http.json("POST", "/workers/tasks", json={"id": task_id, "op": op}) or {}
+        return resp
 
     def report_finish(self, task_id: int) -> None:
-        self.report(task_id, "Finish")
+        """The command ended in time: the task becomes Finished until the commit."""
+        self.report(task_id, FINISH)
 
     def report_cancel(self, task_id: int) -> None:
-        self.report(task_id, "Cancel")
+        """The task will not finish (timeout, cancellation, missing resource): it becomes Cancelled."""
+        self.report(task_id, CANCEL)
 
-    def report_commit(self, task_id: int, exit_status: int, msg: str | None = None) -> None:
-        self.report(task_id, {"Commit": {"exit_status": exit_status, "msg": msg}})
+    def report_commit(
+        self, task_id: int, exit_status: int, msg: str | None = None, detail: str | None = None
+    ) -> None:
+        """Archive the task with its result; `detail` (an extension) says in words what went wrong."""
+        self.report(task_id, commit_op(exit_status, msg, detail))
 
-    def report_upload(self, task_id: int, content_type: str, content_length: int) -> str:
-        """Ask for a presigned PUT URL for one artifact (`result`, `exec-log`, `std-log`)."""
-        op = {"Upload": {"content_type": content_type, "content_length": content_length}}
-        return self.report(task_id, op)["url"]
+    def report_upload(
+        self, task_id: int, content_type: ArtifactContentType | str, content_length: int
+    ) -> str:
+        """Ask for a presigned PUT URL for one artifact of the claimed task."""
+        return str(self.report(task_id, upload_op(content_type, content_length))["url"])
 
     def report_submit(self, task_id: int, submit_req: dict[str, Any]) -> dict[str, Any]:
         """Spawn a Pending downstream task of the claimed task."""
         return self.report(task_id, {"Submit": submit_req})
 
-    def report_exec_state(self, task_id: int, exec_state: str) -> None:
-        self.report(task_id, {"ExecState": exec_state})
+    def report_batch(
+        self, task_id: int, ops: list[Any], *, claim_next: bool = False, attempt: int | None = None
+    ) -> dict[str, Any]:
+        """Extension `report_batch`: several report ops in order, all or none; `{urls, next}`.
+
+        `claim_next` (with a Commit last) claims the worker's next task in the same request (`next`).
+        `attempt` (the claim answer's) applies the batch only while that attempt holds the task.
+        """
+        body: dict[str, Any] = {"id": task_id, "ops": ops, "next": claim_next}
+        if attempt is not None:
+            body["attempt"] = attempt
+        resp: dict[str, Any] = self.http.json("POST", "/workers/tasks/batch", json=body)
+        return resp
+
+    def report_exec_state(self, task_id: int, exec_state: ExecState) -> None:
+        """Tell the coordinator how far the task got (progress information, best effort)."""
+        self.report(task_id, exec_state_op(exec_state))
+
+    def ship_output(
+        self, task_id: int, chunks: list[dict[str, Any]], *, timeout: float | None = None
+    ) -> None:
+        """Ship live-output chunks (`{stream, data, skipped}`) of the claimed task (extension)."""
+        self.http.request(
+            "POST", "/workers/tasks/output", json={"id": task_id, "chunks": chunks}, timeout=timeout
+        )
 
     def get_task(self, uuid: str) -> dict[str, Any]:
         """WorkerTaskResp of any task the worker may see, plus `state` and `exec_state`."""
-        return self.http.json("GET", f"/workers/tasks/{uuid}")
+        info: dict[str, Any] = self.http.json("GET", f"/workers/tasks/{uuid}")
+        return info
 
-    def artifact_url(self, uuid: str, content_type: str) -> dict[str, Any]:
+    def artifact_url(self, uuid: str, content_type: ArtifactContentType | str) -> dict[str, Any]:
         """`{url, size}` of another task's artifact."""
-        path = f"/workers/tasks/{uuid}/artifacts/{content_type}"
-        return self.http.json("GET", path, params={"redirect": "false"})
+        path = f"/workers/tasks/{uuid}/artifacts/{_content_type(content_type).wire}"
+        link: dict[str, Any] = self.http.json("GET", path, params={"redirect": "false"})
+        return link
 
     def attachment_url(self, task_uuid: str, key: str) -> dict[str, Any]:
         """`{url, size}` of an attachment of the group of the claimed task `task_uuid`."""
         path = f"/workers/tasks/{task_uuid}/attachments/{quote(key, safe='/')}"
-        return self.http.json("GET", path, params={"redirect": "false"})
+        link: dict[str, Any] = self.http.json("GET", path, params={"redirect": "false"})
+        return link
 
 
-def download_to(client: httpx.Client, url: str, dest, *, timeout: float = 120.0) -> int:
-    """Stream a presigned GET URL into the file `dest`; return its size (httpx.HTTPError on failure)."""
-    written = 0
-    with client.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
-        resp.raise_for_status()
-        with open(dest, "wb") as out:
-            for chunk in resp.iter_bytes(1 << 16):
-                out.write(chunk)
-                written += len(chunk)
-    return written
+# ---------------------------------------------------------------- ReportTaskOp in its wire form
+FINISH = "Finish"
+CANCEL = "Cancel"
 
 
-def upload_file(client: httpx.Client, url: str, path, *, timeout: float = 600.0) -> None:
-    """PUT a file to a presigned URL with its Content-Length (httpx.HTTPError on failure)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as body:
-        chunks = iter(lambda: body.read(1 << 16), b"")
-        resp = client.put(url, content=chunks, headers={"Content-Length": str(size)}, timeout=timeout)
-    resp.raise_for_status()
+def commit_op(exit_status: int, msg: str | None = None, detail: str | None = None) -> dict[str, Any]:
+    """Commit with the TaskResultSpec; `detail` (an extension) is cut to DETAIL_MAX characters."""
+    result: dict[str, Any] = {"exit_status": exit_status, "msg": msg}
+    if detail is not None:
+        result["detail"] = detail[:DETAIL_MAX]
+    return {"Commit": result}
+
+
+def upload_op(content_type: ArtifactContentType | str, content_length: int) -> dict[str, Any]:
+    """Upload: ask where to put one artifact of `content_length` bytes."""
+    return {"Upload": {"content_type": _content_type(content_type).wire, "content_length": content_length}}
+
+
+def exec_state_op(exec_state: ExecState) -> dict[str, Any]:
+    """ExecState: how far the task got."""
+    return {"ExecState": exec_state.name}
+
+
+def _content_type(value: ArtifactContentType | str) -> ArtifactContentType:
+    """A member as given, or parsed from its wire name or an upstream alias (ValueError otherwise)."""
+    return value if isinstance(value, ArtifactContentType) else ArtifactContentType.parse(value)

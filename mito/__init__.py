@@ -1,1 +1,1 @@
-"""The `mito` command and the small helpers shared by the coordinator, the agent and the client."""
+"""The `mito` command (main.py, the launcher) and the shared vocabulary (mito.vocab)."""

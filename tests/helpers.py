@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,6 +47,26 @@ def wait_for_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
+@contextmanager
+def moto_s3() -> Iterator[str]:
+    """A moto S3 server over real HTTP on a free port, starting empty; yields its URL.
+
+    moto keeps its buckets in process-wide state that outlives a server, so without the reset a test
+    would see the objects an earlier test (in this process) left behind.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
+        yield url
+    finally:
+        server.stop()
+
+
 def coordinator_env(db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MITO_")}
     env.update(
@@ -48,6 +74,9 @@ def coordinator_env(db_url: str, data_dir: Path, **extra: str) -> dict[str, str]
         MITO_DATA_DIR=str(data_dir),
         MITO_JWT_SECRET=TEST_JWT_SECRET,
         MITO_SHUTDOWN_SECRET="test-shutdown-secret",
+        # The suite is a development install on PostgreSQL: its bootstrap admin keeps the documented default
+        # password, which production mode (on with PostgreSQL) refuses (tests/app/test_production.py).
+        MITO_PRODUCTION="0",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -67,14 +96,19 @@ class LiveCoordinator:
         self.processes = processes
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> LiveCoordinator:
+    def start(self, timeout: float = 120.0) -> LiveCoordinator:
+        """Start the process and wait until /health answers (a loaded machine takes a minute or two)."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mito", "coordinator", "--bind", f"127.0.0.1:{self.port}",
              "--no-migrate", "--workers", str(self.processes)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT),
         )  # fmt: skip
-        wait_for_http(self.url + "/health", proc=self.proc)
+        try:
+            wait_for_http(self.url + "/health", timeout=timeout, proc=self.proc)
+        except BaseException:
+            self.stop()  # never leave a coordinator behind that goes on writing to the test database
+            raise
         return self
 
     def stop(self) -> None:
@@ -88,6 +122,54 @@ class LiveCoordinator:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (e.g. gunicorn's master and workers)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        total += next(
+            int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        todo += [int(c) for c in children]
+    return total
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def captured_logs(program: str, fmt: str):
+    """Log this process's records into a StringIO (mito.logs format `fmt`); restore the root logger after."""
+    from mito import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    buffer = io.StringIO()
+    logs.configure(program, fmt=fmt, stream=buffer)
+    try:
+        yield buffer
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logs.set_process(worker=None)
 
 
 def db_snapshot(app) -> dict[str, list[tuple]]:
@@ -106,26 +188,82 @@ def db_snapshot(app) -> dict[str, list[tuple]]:
         return snapshot
 
 
-def make_worker(app, creator: str, groups: dict[str, str] | None = None, lifetime: int = 3600) -> str:
-    """Insert a worker row for `creator` with roles {group: "Read"|"Write"|"Admin"}; return a worker token."""
-    from datetime import UTC, datetime, timedelta
+def local_path(url: str) -> str:
+    """The path and query of a signed local-store URL, for the Flask test client."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
-    import sqlalchemy as sa
 
-    from app import auth, db
-    from app.models import Group, GroupWorker, Role, User, Worker
+class CountingProxy:
+    """An HTTP proxy in a thread in front of `target` that counts the requests it forwards, by (method, path).
 
-    with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.username == creator))
-        worker = Worker(
-            creator_id=user.id, tags=[], labels=[], expires_at=datetime.now(UTC) + timedelta(seconds=lifetime)
-        )
-        db.session.add(worker)
-        db.session.flush()
-        for name, role in (groups or {}).items():
-            group = db.session.scalar(sa.select(Group).where(Group.group_name == name))
-            db.session.add(GroupWorker(group_id=group.id, worker_id=worker.id, role=Role[role]))
-        db.session.commit()
-        token = auth.issue_worker_token(worker, lifetime)
-        db.session.remove()
-        return token
+    Tests of the agent protocol point agents at `url` and read `count(...)` (requests per task).
+    """
+
+    def __init__(self, target: str):
+        import collections
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._lock = threading.Lock()
+        upstream = httpx.Client(base_url=target, timeout=60)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with proxy._lock:
+                    proxy.counts[(self.command, self.path.split("?")[0])] += 1
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                resp = upstream.request(self.command, self.path, content=body, headers=headers)
+                self.send_response(resp.status_code)
+                for key, value in resp.headers.items():
+                    if key.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "content-encoding",
+                    ):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._upstream = upstream
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def count(self, method: str, path: str) -> int:
+        """How many `method path` requests went through so far."""
+        with self._lock:
+            return self.counts[(method, path)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._upstream.close()
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition", procs=None):
+    """Poll `predicate` until it is true; fail at once if one of `procs` (CeleryProcesses) has died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if procs is not None and not procs.alive():
+            raise RuntimeError(f"a Celery process exited while waiting for {what}:\n{procs.logs()}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout}s")

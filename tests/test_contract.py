@@ -33,11 +33,40 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 ALWAYS_ALLOWED_EXTRA_STATUSES = {"400"}
 # operationId -> {status: reason} for documented statuses the spec does not list.
 EXTRA_STATUSES: dict[str, dict[str, str]] = {
-    "userLogin": {"403": "a Locked or Deleted user cannot log in (upstream-behaviour 4.6)"},
+    "userLogin": {
+        "403": "a Locked or Deleted user cannot log in (upstream-behaviour 4.6)",
+        "429": "failed logins throttled per user and per address (issue #12 item 12)",
+    },
     "createGroup": {"403": "group quota exceeded (upstream-behaviour 4.7, QuotaExceeded)"},
 }
 # (method, normalised path) -> reason, for served operations that the spec does not document.
-EXTENSIONS: dict[tuple[str, str], str] = {}
+EXTENSIONS: dict[tuple[str, str], str] = {
+    ("get", "/users/me"): "ARCHITECTURE 9 (dashboard, #15): the caller's account (admin flag)",
+    ("get", "/admin/users"): "ARCHITECTURE 9 (dashboard, issue #15): the users list for the admin page",
+    ("get", "/groups/{}/task-counts"): "ARCHITECTURE 9 (dashboard, #15): counts by state from the counters",
+    ("get", "/metrics"): "ARCHITECTURE 9 (metrics, issue #15): the Prometheus text exposition",
+    (
+        "post",
+        "/workers/tasks/output",
+    ): "ARCHITECTURE 9 (live output, issue #14 item 1): an agent ships chunks",
+    ("get", "/tasks/{}/output"): "ARCHITECTURE 9 (live output, issue #14 item 1): a follower reads the tail",
+    ("get", "/tasks/{}/explain"): "ARCHITECTURE 9 (explain, issue #14 item 3): why a task is not running",
+    ("post", "/workers/tasks/batch"): "issue #13 goal 1: report ops batched, the next task claimed at commit",
+    **{
+        (method, path): "ARCHITECTURE 9 (campaigns, issue #16 part 1): parameter sweeps, tag Campaigns"
+        for method, path in (
+            ("post", "/campaigns"),
+            ("get", "/campaigns"),
+            ("get", "/campaigns/{}/{}"),
+            ("get", "/campaigns/{}/{}/status"),
+            ("get", "/campaigns/{}/{}/tasks"),
+            ("post", "/campaigns/{}/{}/cancel"),
+            ("post", "/campaigns/{}/{}/retry"),
+        )
+    },
+    ("post", "/tasks/{}/retry"): "issue #14 item 2: re-run a committed task as a new attempt",
+    ("post", "/tasks/retry"): "issue #14 item 2: re-run the committed tasks matching a filter",
+}
 # (operationId, "request" | "response <status>") -> {field path: reason}, for documented extension fields.
 EXTENSION_FIELDS: dict[tuple[str, str], dict[str, str]] = {
     ("healthCheck", "response 200"): {
@@ -45,13 +74,36 @@ EXTENSION_FIELDS: dict[tuple[str, str], dict[str, str]] = {
         "broker": "issue #5: /health names a configured broker that does not answer (status degraded)",
     },
     ("registerWorker", "request"): {"labels": "ARCHITECTURE 6.10: RegisterWorkerReq takes optional labels"},
+    ("registerWorker", "response 200"): {"features": "issue #13: the protocol extensions the agent may use"},
     ("fetchTask", "response 200"): {
-        "upstream_task_uuid": "ARCHITECTURE 6.10: WorkerTaskResp.upstream_task_uuid"
+        "upstream_task_uuid": "ARCHITECTURE 6.10: WorkerTaskResp.upstream_task_uuid",
+        "tags": "issue #16 part 2: the agent gives a task tagged `exclusive` the whole host",
+        "attempt": "issue #12: the attempt the claim started, which batched reports name (fencing)",
+    },
+    ("uploadAttachment", "response 200"): {"exist": "issue #10 item 12: the key already had an object"},
+    ("uploadTaskArtifact", "response 200"): {"exist": "issue #10 item 12: the key already had an object"},
+    ("submitTask", "request"): {"retry": "issue #14 item 2: an optional retry policy"},
+    ("getTask", "response 200"): {
+        "info.result.detail": "issue #10 item 11: TaskResultSpec.detail says which resource was missing",
+        "info.campaign": "issue #16: a campaign task's campaign, parameters and repetition",
+        "info.retry": "issue #14 item 2: the task's retry policy (absent without one)",
+        "info.retry_count": "issue #14 item 2: the retries a task with a policy has used",
+        "attempts": "issue #14 item 2: the task's attempts, one per claim, with what each uploaded",
+    },
+    ("queryTasks", "request"): {"cursor": "issue #13 goal 3: keyset pagination, the previous next_cursor"},
+    ("queryTasks", "response 200"): {
+        "tasks.[].campaign": "issue #16: a campaign task's campaign, parameters and repetition",
+        "tasks.[].retry": "issue #14 item 2: the task's retry policy (absent without one)",
+        "tasks.[].retry_count": "issue #14 item 2: the retries a task with a policy has used",
+        "next_cursor": "issue #13 goal 3: keyset pagination, absent on the last page",
+        "exact": "issue #13 goal 3: false when a filtered count stopped at its bound (absent when exact)",
     },
     ("getTaskForWorker", "response 200"): {
         "upstream_task_uuid": "ARCHITECTURE 6.10: WorkerTaskResp.upstream_task_uuid",
         "state": "ARCHITECTURE 7 (watch): GET /workers/tasks/{uuid} adds state",
         "exec_state": "ARCHITECTURE 7 (watch): GET /workers/tasks/{uuid} adds exec_state",
+        "tags": "issue #16 part 2: WorkerTaskResp.tags (the task's tags)",
+        "attempt": "issue #12: WorkerTaskResp.attempt (the attempt that holds the task)",
     },
 }
 # operationId -> note, for operations whose served document still differs from the spec. Their differences
@@ -72,6 +124,12 @@ EXTENSION_PARAMS: dict[tuple[str, str, str], str] = {
         "downloadTaskArtifact",
         "downloadTaskArtifactForWorker",
     )
+} | {
+    (
+        "downloadTaskArtifact",
+        "query",
+        "attempt",
+    ): "issue #14 item 2: ?attempt=N, the artifact one attempt uploaded"
 }
 # (operationId, status) -> reason, for responses whose body is a documented extension of the spec's.
 EXTENSION_RESPONSES: dict[tuple[str, str], str] = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mito.exec_state import ExecState
+from mito.vocab import ExecState, TaskResultMessage, TaskState
 
 S = ExecState
+M = TaskResultMessage
 _EXACT_ONLY = {
     S.FetchResourceError, S.FetchResourceTimeout, S.FetchResourceNotFound, S.FetchResourceForbidden,
     S.WatchTimeout, S.UploadFinishedResult, S.UploadCancelledResult, S.UploadResultFinished,
@@ -59,8 +60,8 @@ _SUCCESS_PATH = {
     S.FetchResource, S.FetchResourceFinished, S.Watch, S.WatchFinished, S.ExecPending, S.ExecSpawned,
     S.ExecFinished, S.UploadResult, S.UploadFinishedResult, S.UploadResultFinished, S.TaskCommitted,
 }  # fmt: skip
-_CANCELLED_BY_MSG = {
-    "ExecTimeout": {
+_CANCELLED_BY_MSG: dict[TaskResultMessage, set[ExecState]] = {
+    M.ExecTimeout: {
         S.FetchResource,
         S.FetchResourceFinished,
         S.Watch,
@@ -73,25 +74,40 @@ _CANCELLED_BY_MSG = {
         S.UploadResultFinished,
         S.TaskCommitted,
     },
-    "FetchResourceTimeout": {S.FetchResource, S.FetchResourceTimeout, S.TaskCommitted},
-    "ResourceNotFound": {S.FetchResource, S.FetchResourceNotFound, S.TaskCommitted},
-    "ResourceForbidden": {S.FetchResource, S.FetchResourceForbidden, S.TaskCommitted},
-    "WatchTimeout": {S.FetchResource, S.FetchResourceFinished, S.Watch, S.WatchTimeout, S.TaskCommitted},
+    M.FetchResourceTimeout: {S.FetchResource, S.FetchResourceTimeout, S.TaskCommitted},
+    M.ResourceNotFound: {S.FetchResource, S.FetchResourceNotFound, S.TaskCommitted},
+    M.ResourceForbidden: {S.FetchResource, S.FetchResourceForbidden, S.TaskCommitted},
+    M.WatchTimeout: {S.FetchResource, S.FetchResourceFinished, S.Watch, S.WatchTimeout, S.TaskCommitted},
 }
 
 
-def task_state_reaches(state: str | None, result: dict[str, Any] | None, target: ExecState) -> bool:
-    """Fallback on the coordinator's task state when no exec state is known."""
-    if state == "Running":
+def task_state_reaches(state: Any, result: dict[str, Any] | None, target: ExecState) -> bool:
+    """Fallback on the coordinator's task state (a TaskState or its wire name) when no exec state is known."""
+    state = _task_state(state)
+    if state is TaskState.Running:
         return target == S.FetchResource
-    if state == "Finished":
+    if state is TaskState.Finished:
         if target in (S.UploadResultFinished, S.TaskCommitted):
             return result is not None
         return target in _SUCCESS_PATH
-    if state == "Cancelled":
-        msg = (result or {}).get("msg")
-        return target in _CANCELLED_BY_MSG.get(msg, {S.TaskCommitted})
+    if state is TaskState.Cancelled:
+        msg = _result_message((result or {}).get("msg"))
+        return target in _CANCELLED_BY_MSG.get(msg, {S.TaskCommitted}) if msg else target == S.TaskCommitted
     return False
+
+
+def _task_state(value: Any) -> TaskState:
+    try:
+        return TaskState.parse(value)
+    except ValueError:
+        return TaskState.Unknown
+
+
+def _result_message(value: Any) -> TaskResultMessage | None:
+    try:
+        return TaskResultMessage(value)
+    except ValueError:
+        return None
 
 
 def watched_task_reaches(info: dict[str, Any], target: ExecState) -> bool | None:
@@ -102,11 +118,12 @@ def watched_task_reaches(info: dict[str, Any], target: ExecState) -> bool | None
     exec_state = info.get("exec_state")
     if exec_state is not None and exec_state_reaches(ExecState.parse(exec_state), target):
         return True
-    state = info.get("state")
+    state = _task_state(info.get("state"))
     if "result" not in info:
-        if state == "Finished" and exec_state is None:  # archived: committed with a result
+        if state is TaskState.Finished and exec_state is None:  # archived: committed with a result
             return True if task_state_reaches(state, {}, target) else None
         return True if task_state_reaches(state, None, target) else None
     if task_state_reaches(state, info["result"], target):
         return True
-    return False if state in ("Finished", "Cancelled") and info["result"] is not None else None
+    ended = state in (TaskState.Finished, TaskState.Cancelled)
+    return False if ended and info["result"] is not None else None

@@ -1,35 +1,24 @@
-"""Shared by the storage route modules: the download answer and documented error responses."""
+"""Shared by the storage route modules: the download answer and the artifact type path converter."""
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import Flask, Response, jsonify
+from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
 from app.models.enums import ArtifactContentType
-from app.schemas._base import ErrorSchema
+from app.schemas.storage import DownloadResp
+from app.services.storage import Download
 
-_DESCRIPTIONS = {400: "Bad request", 403: "Forbidden", 404: "Not found"}
 
-
-def download_response(body: dict, redirect: bool = True):
+def download_response(download: Download, redirect: bool = True) -> Response:
     """302 with `Location` = the presigned URL and the JSON body {url, size} (ARCHITECTURE 6.3);
     `?redirect=false` answers 200 with the same body."""
-    response = jsonify(body)
+    response = jsonify(DownloadResp().dump(download))
     if redirect:
         response.status_code = 302
-        response.headers["Location"] = body["url"]
+        response.headers["Location"] = download.url
     return response
-
-
-def errors(blp, *statuses: int):
-    """Document the spec's error responses of a route."""
-
-    def decorator(func):
-        for status in statuses:
-            func = blp.alt_response(status, schema=ErrorSchema, description=_DESCRIPTIONS[status])(func)
-        return func
-
-    return decorator
 
 
 class ArtifactTypeConverter(BaseConverter):
@@ -37,7 +26,8 @@ class ArtifactTypeConverter(BaseConverter):
     names), documented as the spec's ArtifactContentType enum."""
 
 
-def register_converters(app, api) -> None:
+def register_converters(app: Flask, api: Api) -> None:
+    """Register the path converters the storage routes use (before their blueprints)."""
     app.url_map.converters["artifact_type"] = ArtifactTypeConverter
     api.register_converter(
         ArtifactTypeConverter,

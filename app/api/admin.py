@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from flask import current_app, request
 
-from app import server
 from app.api._blueprint import Blueprint, empty_response
 from app.schemas.admin import (
     AdminChangePasswordReq,
@@ -18,6 +23,8 @@ from app.schemas.admin import (
     UserStateResp,
 )
 from app.services import admin as admin_service
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("Admin", __name__, description="Administrative operations (admin users only)")
 
@@ -39,7 +46,7 @@ def admin_create_user(body):
 @blp.errors(404)
 def admin_delete_user(username):
     """Delete user (Admin)"""
-    return {"state": admin_service.delete_user(username=username)}
+    return admin_service.delete_user(username=username)
 
 
 @blp.route("/admin/users/<username>/password", methods=["POST"])
@@ -60,9 +67,7 @@ def admin_change_user_password(body, username):
 @blp.errors(404)
 def admin_change_user_group_quota(body, username):
     """Change user group quota (Admin)"""
-    return {
-        "group_quota": admin_service.change_user_group_quota(username=username, change=body["group_quota"])
-    }
+    return admin_service.change_user_group_quota(username=username, change=body["group_quota"])
 
 
 @blp.route("/admin/users/<username>/state", methods=["POST"])
@@ -72,7 +77,7 @@ def admin_change_user_group_quota(body, username):
 @blp.errors(404)
 def admin_change_user_state(body, username):
     """Change user state (Admin)"""
-    return {"state": admin_service.change_user_state(username=username, state=body["state"])}
+    return admin_service.change_user_state(username=username, state=body["state"])
 
 
 @blp.route("/admin/groups/<group_name>/storage-quota", methods=["POST"])
@@ -82,8 +87,7 @@ def admin_change_user_state(body, username):
 @blp.errors(404)
 def admin_change_group_storage_quota(body, group_name):
     """Change group storage quota (Admin)"""
-    quota = admin_service.change_group_storage_quota(group_name=group_name, change=body["storage_quota"])
-    return {"storage_quota": quota}
+    return admin_service.change_group_storage_quota(group_name=group_name, change=body["storage_quota"])
 
 
 @blp.route("/admin/shutdown", methods=["POST"])
@@ -94,5 +98,22 @@ def admin_shutdown_coordinator(body):
     """Shutdown coordinator (Admin)"""
     admin_service.check_shutdown_secret(secret=body["secret"], expected=current_app.config["SHUTDOWN_SECRET"])
     response = empty_response()
-    response.call_on_close(server.shutdown_callback(request.environ))
+    response.call_on_close(_shutdown_callback(request.environ))
     return response
+
+
+def _shutdown_callback(environ: Mapping[str, Any]) -> Callable[[], None]:
+    """What stops this server once the shutdown response has been sent.
+
+    Under gunicorn: SIGTERM to the master, which stops accepting, lets every worker finish its in-flight
+    requests (graceful_timeout) and exits 0. Tests of the in-process app set SHUTDOWN_HOOK instead.
+    """
+    hook = current_app.config.get("SHUTDOWN_HOOK")
+    if hook is not None:
+        return hook
+    if str(environ.get("SERVER_SOFTWARE", "")).startswith("gunicorn"):
+        master = os.getppid()
+        return lambda: os.kill(master, signal.SIGTERM)
+    return lambda: log.warning(
+        "shutdown requested, but this server is not gunicorn: stop the process yourself"
+    )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+from uuid import UUID
+
 from flask import Response
 
+from app.api._blueprint import empty_response
 from app.api.admin import blp
 from app.schemas.workers import ShutdownOpArgs
 from app.services import worker as worker_service
@@ -14,8 +18,8 @@ from app.services import worker as worker_service
 @blp.user_required(admin=True)
 @blp.arguments(ShutdownOpArgs, location="query")
 @blp.response(200)
-@blp.alt_response(404, description="Not found")
-def admin_shutdown_worker(args, uuid):
+@blp.errors(404)
+def admin_shutdown_worker(args: dict[str, Any], uuid: UUID) -> Response:
     """Shutdown worker (Admin)"""
     worker_service.admin_shutdown_worker(worker_uuid=uuid, op=args["op"])
-    return Response(status=200)
+    return empty_response()

@@ -15,7 +15,7 @@ blp = Blueprint("Authentication", __name__, description="User authentication")
 @blp.route("/login", methods=["POST"])
 @blp.arguments(UserLoginReq)
 @blp.response(200, UserLoginResp)
-@blp.errors(401, 403)
+@blp.errors(401, 403, 429)
 def user_login(body):
     """User login"""
     token = user_service.login(**body, ip=request.remote_addr)

@@ -6,7 +6,6 @@ fails is logged with its traceback and runs again at its next interval (every jo
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -15,14 +14,23 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from app.jobs import schedule
+from app import db
+from app.jobs import record_run, schedule, tasks, workers
+from app.services import deletion, dispatch, output_store, quota
+from mito import logs
 
 log = logging.getLogger(__name__)
 
-
-def _resolve(path: str) -> Callable[[], object]:
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
+# The plain function behind each scheduled Celery task (what its task body calls), by task name.
+PLAIN: dict[str, Callable[[], object]] = {
+    "jobs.workers.reap": workers.reap_silent_workers,
+    "jobs.tasks.reclaim_overrun": tasks.reclaim_overrun_tasks,
+    "jobs.workers.expire": workers.remove_expired_workers,
+    "jobs.storage.delete_pending": deletion.drain,
+    "jobs.quota.recompute": quota.recompute_storage_used,
+    "jobs.tasks.prune_buckets": dispatch.prune_buckets,
+    "jobs.output.prune": output_store.prune,
+}
 
 
 class Runner:
@@ -31,7 +39,7 @@ class Runner:
     def __init__(self, app: Flask, interval_scale: float):
         self.app = app
         self.jobs = [
-            (job, _resolve(job.function), schedule.scaled(job, interval_scale).total_seconds())
+            (job, PLAIN[job.task], schedule.scaled(job, interval_scale).total_seconds())
             for job in schedule.JOBS
         ]
         now = time.monotonic()
@@ -75,14 +83,20 @@ class Runner:
             self._wake.clear()
 
     def _run(self, job: schedule.Job, function: Callable[[], object]) -> None:
-        from app import db
-
-        with self.app.app_context():
+        started, state = time.perf_counter(), "SUCCESS"
+        with self.app.app_context(), logs.bound(job=job.task):
             try:
                 function()
             except Exception:  # the loop must outlive one failed run; the next interval retries it
+                state = "FAILURE"
                 log.exception("housekeeping job %s failed", job.task)
                 db.session.rollback()
+            duration = round((time.perf_counter() - started) * 1000, 2)
+            log.info(
+                "job %s %s in %.1fms", job.task, state, duration,
+                extra={"state": state, "duration_ms": duration},
+            )  # fmt: skip
+            record_run(job.task, succeeded=state == "SUCCESS", seconds=duration / 1000)
         self.runs[job.task] += 1
 
 

@@ -16,17 +16,18 @@ MIN_INTERVAL = timedelta(milliseconds=200)
 
 @dataclass(frozen=True)
 class Job:
-    task: str  # the Celery task name, "jobs.<module>.<verb>"
-    function: str  # the plain function, "module:name", run inside an app context
+    task: str  # the Celery task name, "jobs.<module>.<verb>"; inprocess.PLAIN names its plain function
     every: timedelta
 
 
 JOBS: tuple[Job, ...] = (
-    Job("jobs.workers.reap", "app.jobs.workers:reap_silent_workers", timedelta(seconds=30)),
-    Job("jobs.tasks.reclaim_overrun", "app.jobs.tasks:reclaim_overrun_tasks", timedelta(seconds=30)),
-    Job("jobs.workers.expire", "app.jobs.workers:remove_expired_workers", timedelta(minutes=5)),
-    Job("jobs.storage.delete_pending", "app.jobs.storage:delete_pending_objects", timedelta(minutes=1)),
-    Job("jobs.quota.recompute", "app.jobs.quota:recompute_storage_used", timedelta(hours=1)),
+    Job("jobs.workers.reap", timedelta(seconds=30)),
+    Job("jobs.tasks.reclaim_overrun", timedelta(seconds=30)),
+    Job("jobs.workers.expire", timedelta(minutes=5)),
+    Job("jobs.storage.delete_pending", timedelta(minutes=1)),
+    Job("jobs.quota.recompute", timedelta(hours=1)),
+    Job("jobs.tasks.prune_buckets", timedelta(minutes=10)),
+    Job("jobs.output.prune", timedelta(minutes=1)),
 )
 
 

@@ -1,4 +1,9 @@
-"""Task timeouts: reclaim tasks Running longer than their timeout plus MITO_TASK_TIMEOUT_GRACE."""
+"""Task timeouts: reclaim tasks Running longer than their timeout plus MITO_TASK_TIMEOUT_GRACE; and the
+pruning of dispatch buckets that hold no Ready task (dispatch.prune_buckets).
+
+Like the reaper, the reclaim waits until the coordinator has served for a whole grace period: an agent
+that ended its task during an API outage gets that long to report it once the API is back.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,18 @@ from app.db import UTCDateTime
 from app.jobs import job
 from app.jobs.workers import BATCH_LIMIT, remove_workers
 from app.models import ActiveTask, TaskState, Worker
+from app.services import dispatch, liveness
+from mito.vocab import WorkerRemoval
 
 
 def reclaim_overrun_tasks(*, now: datetime | None = None, limit: int = BATCH_LIMIT) -> int:
     """Remove the worker holding each overrun task (reason "task overrun"): the task goes back to Ready."""
     now = now or db.utcnow()
     grace = current_app.config["TASK_TIMEOUT_GRACE_SECONDS"]
+    last_mark = liveness.served_throughout(grace, now=now)
+    if last_mark is None:
+        return 0
+    now = last_mark  # time after the last mark is nobody's: the agent may be unable to report it
     select = (
         sa.select(Worker)
         .join(ActiveTask, ActiveTask.assigned_worker == Worker.id)
@@ -27,7 +38,7 @@ def reclaim_overrun_tasks(*, now: datetime | None = None, limit: int = BATCH_LIM
             _past_deadline(now, grace),
         )
     )
-    return remove_workers(select, "task overrun", limit)
+    return remove_workers(select, WorkerRemoval.TaskOverrun, limit)
 
 
 def _past_deadline(now: datetime, grace: int) -> sa.ColumnElement[bool]:
@@ -43,3 +54,9 @@ def _past_deadline(now: datetime, grace: int) -> sa.ColumnElement[bool]:
 def reclaim_overrun() -> None:
     """Reclaim tasks running past their timeout plus the grace period."""
     reclaim_overrun_tasks()
+
+
+@job("jobs.tasks.prune_buckets")
+def prune_buckets() -> None:
+    """Delete dispatch buckets left without Ready tasks."""
+    dispatch.prune_buckets()

@@ -1,4 +1,8 @@
-"""Worker liveness: remove workers silent past the heartbeat timeout, and workers whose token expired."""
+"""Worker liveness: remove workers silent past the heartbeat timeout, and workers whose token expired.
+
+Silence is judged against the coordinator's own availability (app/services/liveness.py): while the API is
+down, or until it has served for a whole heartbeat timeout since, nobody is removed for silence.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from flask import current_app
 from app import db
 from app.jobs import job
 from app.models import Worker
+from app.services import liveness
 from app.services import worker as worker_service
+from mito.vocab import WorkerRemoval
 
 log = logging.getLogger(__name__)
 
@@ -19,19 +25,30 @@ BATCH_LIMIT = 10_000
 
 
 def reap_silent_workers(*, now: datetime | None = None, limit: int = BATCH_LIMIT) -> int:
-    """Remove every worker silent longer than MITO_HEARTBEAT_TIMEOUT; its task goes back to Ready."""
+    """Remove every worker silent longer than MITO_HEARTBEAT_TIMEOUT while the coordinator was serving.
+
+    Its task goes back to Ready. Nothing is removed unless the coordinator served throughout the timeout.
+    """
     now = now or db.utcnow()
-    cutoff = now - timedelta(seconds=current_app.config["HEARTBEAT_TIMEOUT_SECONDS"])
-    return remove_workers(sa.select(Worker).where(Worker.last_heartbeat < cutoff), "heartbeat timeout", limit)
+    timeout = current_app.config["HEARTBEAT_TIMEOUT_SECONDS"]
+    last_mark = liveness.served_throughout(timeout, now=now)
+    if last_mark is None:
+        return 0
+    cutoff = last_mark - timedelta(seconds=timeout)
+    silent = sa.select(Worker).where(Worker.last_heartbeat < cutoff)
+    return remove_workers(silent, WorkerRemoval.HeartbeatTimeout, limit)
 
 
 def remove_expired_workers(*, now: datetime | None = None, limit: int = BATCH_LIMIT) -> int:
     """Remove every worker whose token lifetime has passed (it can no longer call in)."""
     now = now or db.utcnow()
-    return remove_workers(sa.select(Worker).where(Worker.expires_at < now), "lifetime expired", limit)
+    expired = sa.select(Worker).where(Worker.expires_at < now)
+    removed = remove_workers(expired, WorkerRemoval.LifetimeExpired, limit)
+    worker_service.forget_removed_workers(now=now)
+    return removed
 
 
-def remove_workers(select: sa.Select, reason: str, limit: int) -> int:
+def remove_workers(select: sa.Select[Worker], reason: WorkerRemoval, limit: int) -> int:
     """Remove the workers `select` finds, one transaction each, skipping rows another process holds."""
     removed = 0
     while removed < limit and _remove_one(select, reason):
@@ -42,7 +59,7 @@ def remove_workers(select: sa.Select, reason: str, limit: int) -> int:
 
 
 @db.transactional
-def _remove_one(select: sa.Select, reason: str) -> bool:
+def _remove_one(select: sa.Select[Worker], reason: WorkerRemoval) -> bool:
     stmt = select.order_by(Worker.id).limit(1).with_for_update(skip_locked=True, of=Worker)
     worker = db.session.scalars(stmt).first()
     if worker is None:

@@ -23,7 +23,9 @@ class Group(Timestamps, Base):
     id: Mapped[int] = mapped_column(_id_type(), primary_key=True)
     group_name: Mapped[str] = mapped_column(sa.String(255), unique=True, nullable=False)
     creator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), nullable=False, index=True)
-    state: Mapped[GroupState] = mapped_column(IntEnumType(GroupState), default=GroupState.Active, nullable=False)
+    state: Mapped[GroupState] = mapped_column(
+        IntEnumType(GroupState), default=GroupState.Active, nullable=False
+    )
     # Tasks ever submitted; also the per-group task_id sequence.
     task_count: Mapped[int] = mapped_column(sa.BigInteger, default=0, nullable=False)
     storage_quota: Mapped[int] = mapped_column(sa.BigInteger, default=DEFAULT_STORAGE_QUOTA, nullable=False)
@@ -38,5 +40,7 @@ class UserGroup(Base):
 
     id: Mapped[int] = mapped_column(_id_type(), primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("groups.id", ondelete="CASCADE"), nullable=False, index=True)
+    group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("groups.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     role: Mapped[Role] = mapped_column(IntEnumType(Role), nullable=False)

@@ -18,15 +18,39 @@ def _id_type():
 
 
 class Artifact(Timestamps, Base):
+    """One object of a task: per attempt (issue #12 item 6, issue #14 item 2).
+
+    `attempt` is the attempt whose agent uploaded it (its key holds the number), 0 for a user's upload
+    (and objects stored before attempts had keys). `current` marks the one the task shows for its content
+    type: the last booked, then, at each commit, the committing attempt's; the others stay downloadable
+    by attempt, and a stale attempt's upload URL can only ever write its own, never-current, key.
+    """
+
     __tablename__ = "artifacts"
-    __table_args__ = (sa.UniqueConstraint("task_uuid", "content_type", name="uq_artifacts_task_uuid_content_type"),)
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "task_uuid", "content_type", "attempt", name="uq_artifacts_task_uuid_content_type_attempt"
+        ),
+        sa.Index(
+            "uq_artifacts_current",
+            "task_uuid",
+            "content_type",
+            unique=True,
+            postgresql_where=sa.text("current"),
+            sqlite_where=sa.text("current"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(_id_type(), primary_key=True)
     task_uuid: Mapped[uuid_mod.UUID] = mapped_column(sa.Uuid, nullable=False)
-    content_type: Mapped[ArtifactContentType] = mapped_column(IntEnumType(ArtifactContentType), nullable=False)
+    content_type: Mapped[ArtifactContentType] = mapped_column(
+        IntEnumType(ArtifactContentType), nullable=False
+    )
     size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     # The task's group, charged for the artifact's bytes.
     group_id: Mapped[int] = mapped_column(sa.ForeignKey("groups.id"), nullable=False, index=True)
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0", nullable=False)
+    current: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true(), nullable=False)
 
 
 class Attachment(Timestamps, Base):
@@ -52,4 +76,7 @@ class StorageDeletion(Base):
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0, nullable=False)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # Not before this time (None: at once): the second deletion of an object whose upload URL was still
+    # valid when its row went, so a replayed PUT cannot leave an object with no row and no quota charge.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)

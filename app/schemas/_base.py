@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+from typing import Any, cast
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from mito.units import format_duration, parse_duration
+from mito.vocab.units import format_duration, parse_duration
 
 
 class BodySchema(Schema):
@@ -42,10 +43,8 @@ class EnumName(fields.Field):
     def __init__(self, enum_cls: type[enum.Enum], *, names: list[str] | None = None, **kwargs):
         self.enum_cls = enum_cls
         self.names = names or [m.name for m in enum_cls]
-        kwargs.setdefault("metadata", {})
-        super().__init__(**kwargs)
-        self.metadata.setdefault("type", "string")
-        self.metadata.setdefault("enum", list(self.names))
+        metadata = {"type": "string", "enum": list(self.names), **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -63,10 +62,8 @@ class EnumName(fields.Field):
 class Duration(fields.Field):
     """A humantime duration: input `2h 30m`, `10min`; output `2h 30m`; the Python value is seconds (int)."""
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {})
-        super().__init__(**kwargs)
-        self.metadata.setdefault("type", "string")
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "metadata": {"type": "string", **kwargs.get("metadata", {})}})
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format_duration(value)
@@ -122,10 +119,22 @@ class Md5Password(fields.List):
         )
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return bytes(super()._deserialize(value, attr, data, **kwargs))
+        return bytes(cast("list[int]", super()._deserialize(value, attr, data, **kwargs)))
 
     def _validate(self, value):
         super()._validate(list(value) if isinstance(value, bytes) else value)
+
+
+# Most values one list-valued filter (tags, labels, states, creators, roles) takes; more is a 400.
+MAX_FILTER_VALUES = 400
+
+
+class FilterList(fields.List):
+    """A list-valued filter: null or up to MAX_FILTER_VALUES values (bounded SQL on both databases)."""
+
+    def __init__(self, inner: fields.Field, **kwargs: Any):
+        kwargs.setdefault("allow_none", True)
+        super().__init__(inner, validate=validate.Length(max=MAX_FILTER_VALUES), **kwargs)
 
 
 class NameList(fields.List):
@@ -136,4 +145,4 @@ class NameList(fields.List):
 
     def _deserialize(self, value, attr, data, **kwargs):
         items = super()._deserialize(value, attr, data, **kwargs)
-        return [part.strip() for item in items for part in item.split(",") if part.strip()]
+        return [part.strip() for item in items for part in (item or "").split(",") if part.strip()]

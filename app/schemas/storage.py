@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from app.models.enums import ATTACHMENT_CONTENT_TYPE
 from app.schemas._base import BodySchema, QuerySchema, RespSchema, StrictInteger
-from app.schemas.tasks import ArtifactContentTypeField, TaskFilter
+from app.schemas.task_fields import ArtifactContentTypeField
+from app.schemas.tasks import TaskFilter
+
+# An extension the original has answered since 0.6.7 (its SDK reads it): the key already had an object.
+_EXIST = "true when the key already had an object (it is overwritten)"
 
 
 def _no_nul(value: str) -> None:
@@ -28,9 +32,23 @@ class _Page:
     offset = _length(allow_none=True)
 
 
+class DownloadResp(RespSchema):
+    """The body of every single download answer (302 or, with ?redirect=false, 200)."""
+
+    url = fields.String(required=True)
+    size = fields.Integer(required=True)
+
+
 class DownloadArgs(QuerySchema):
     redirect = fields.Boolean(
         load_default=True, metadata={"description": "false: answer 200 with {url, size}"}
+    )
+
+
+class ArtifactDownloadArgs(DownloadArgs):
+    attempt = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata={"description": "Extension: the artifact one attempt uploaded (0: a user's upload)"},
     )
 
 
@@ -43,6 +61,7 @@ class UploadAttachmentReq(BodySchema):
 
 
 class UploadAttachmentResp(RespSchema):
+    exist = fields.Boolean(required=True, metadata={"description": _EXIST})
     url = fields.String(required=True)
 
 
@@ -117,6 +136,7 @@ class UploadArtifactReq(BodySchema):
 
 
 class UploadArtifactResp(RespSchema):
+    exist = fields.Boolean(required=True, metadata={"description": _EXIST})
     url = fields.String(required=True)
 
 

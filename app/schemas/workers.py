@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from marshmallow import ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.models import Role, TaskExecState, TaskState, WorkerState
-from app.schemas._base import BodySchema, Duration, EnumName, QuerySchema, RespSchema, StrictInteger
-from app.schemas.tasks import ArtifactContentTypeField, SubmitTaskReq, TaskResultSpec, TaskSpecResp
+from app.models import Role, ShutdownOp, TaskExecState, TaskState, WorkerState
+from app.schemas._base import (
+    BodySchema,
+    Duration,
+    EnumName,
+    FilterList,
+    QuerySchema,
+    RespSchema,
+    StrictInteger,
+)
+from app.schemas.task_fields import ArtifactContentTypeField
+from app.schemas.tasks import SubmitTaskReq, TaskResultSpec, TaskSpecResp
+from app.services.agent_protocol import Cancel, Commit, ExecState, Finish, ReportOp, Submit, Upload
+from mito.vocab import MAX_BATCH_OPS
 
 
-class ShutdownOp(enum.IntEnum):
-    """WorkerShutdownOp (query strings use the lower-case spelling; both are accepted)."""
-
-    Graceful = 0
-    Force = 1
-
-
-def _non_empty(data: dict, *names: str) -> None:
+def _non_empty(data: dict[str, Any], *names: str) -> None:
     for name in names:
         if data.get(name) is not None and not data[name]:
             raise ValidationError(f"{name} cannot be empty if specified.", name)
@@ -35,17 +40,18 @@ class RegisterWorkerResp(RespSchema):
     worker_id = fields.UUID(required=True)
     token = fields.String(required=True)
     redis_url = fields.String(allow_none=True)
+    features = fields.List(fields.String())  # extension (issue #13): WorkerFeature values
 
 
 class WorkerFilter(BodySchema):
     group_name = fields.String(allow_none=True)
-    role = fields.List(EnumName(Role), allow_none=True)
-    tags = fields.List(fields.String(), allow_none=True)
-    labels = fields.List(fields.String(), allow_none=True)
+    role = FilterList(EnumName(Role))
+    tags = FilterList(fields.String())
+    labels = FilterList(fields.String())
     creator_username = fields.String(allow_none=True)
 
     @validates_schema
-    def _lists(self, data, **kwargs):
+    def _lists(self, data: dict[str, Any], **kwargs: Any) -> None:
         _non_empty(data, "role", "tags", "labels")
 
 
@@ -54,7 +60,7 @@ class WorkersQueryReq(WorkerFilter):
 
 
 class WorkerQueryInfo(RespSchema):
-    worker_id = fields.UUID(required=True)
+    worker_id = fields.UUID(required=True, attribute="uuid")
     creator_username = fields.String(required=True)
     tags = fields.List(fields.String(), required=True)
     labels = fields.List(fields.String(), required=True)
@@ -62,7 +68,8 @@ class WorkerQueryInfo(RespSchema):
     updated_at = fields.DateTime(required=True)
     state = EnumName(WorkerState, required=True)
     last_heartbeat = fields.DateTime(required=True)
-    assigned_task_id = fields.UUID(allow_none=True)
+    # The uuid of the task it holds, despite the name (the spec's).
+    assigned_task_id = fields.UUID(allow_none=True, attribute="assigned_task_uuid")
 
 
 class WorkerQueryResp(RespSchema):
@@ -96,7 +103,11 @@ class RemoveGroupWorkerRoleParams(QuerySchema):
 
 class ShutdownOpArgs(QuerySchema):
     # The spec documents the lower-case spelling; any case is accepted.
-    op = EnumName(ShutdownOp, load_default=ShutdownOp.Graceful, metadata={"enum": ["graceful", "force"]})
+    op = EnumName(
+        ShutdownOp,
+        load_default=ShutdownOp.Graceful,
+        metadata={"enum": ["graceful", "force"], "default": "graceful"},
+    )
 
 
 class WorkersShutdownByFilterReq(WorkerFilter):
@@ -113,7 +124,7 @@ class WorkersShutdownByUuidsReq(BodySchema):
     op = EnumName(ShutdownOp, required=True)
 
     @validates_schema
-    def _not_empty(self, data, **kwargs):
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "uuids" in data and not data["uuids"]:
             raise ValidationError("uuids cannot be empty.", "uuids")
 
@@ -135,6 +146,9 @@ class WorkerTaskResp(RespSchema):
     timeout = Duration(required=True)
     upstream_task_uuid = fields.UUID(allow_none=True)
     spec = fields.Nested(TaskSpecResp, required=True)
+    tags = fields.List(fields.String())  # extension: the agent gives a task tagged `exclusive` the host
+    # extension: the attempt this claim started (a batch names it, so a late one never lands on a later one)
+    attempt = fields.Integer()
 
 
 class WorkerTaskStateResp(WorkerTaskResp):
@@ -149,29 +163,48 @@ class _UploadOp(BodySchema):
     content_length = StrictInteger(required=True, metadata={"minimum": 0})
 
     @validates_schema
-    def _length(self, data, **kwargs):
+    def _length(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("content_length", 0) < 0:
             raise ValidationError("Must be non-negative.", "content_length")
 
 
-class ReportTaskOpField(fields.Field):
-    """ReportTaskOp, loaded as (kind, payload).
+def _commit(body: dict[str, Any]) -> ReportOp:
+    return Commit(exit_status=body["exit_status"], msg=body["msg"], detail=body.get("detail"))
+
+
+def _upload(body: dict[str, Any]) -> ReportOp:
+    return Upload(content_type=body["content_type"], content_length=body["content_length"])
+
+
+def _submit(body: dict[str, Any]) -> ReportOp:
+    return Submit(task=body)
+
+
+class ReportTaskOpField(fields.Field[Any]):
+    """ReportTaskOp, loaded as the agent protocol's typed op.
 
     "Finish" | "Cancel" | {"Commit": TaskResultSpec} | {"Upload": {...}} | {"Submit": SubmitTaskReq} |
     {"ExecState": TaskExecState}.
     """
 
-    OBJECT_OPS = {"Commit": TaskResultSpec, "Upload": _UploadOp, "Submit": SubmitTaskReq}
+    NAMED_OPS: dict[str, ReportOp] = {"Finish": Finish(), "Cancel": Cancel()}
+    OBJECT_OPS: dict[str, tuple[type[Schema], Callable[[dict[str, Any]], ReportOp]]] = {
+        "Commit": (TaskResultSpec, _commit),
+        "Upload": (_UploadOp, _upload),
+        "Submit": (SubmitTaskReq, _submit),
+    }
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            metadata={"oneOf": [{"type": "string", "enum": ["Finish", "Cancel"]}, {"type": "object"}]},
+            metadata={"oneOf": [{"type": "string", "enum": list(self.NAMED_OPS)}, {"type": "object"}]},
             **kwargs,
         )
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        if value in ("Finish", "Cancel"):
-            return value, None
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> ReportOp:
+        if isinstance(value, str) and value in self.NAMED_OPS:
+            return self.NAMED_OPS[value]
         if not isinstance(value, dict) or len(value) != 1:
             raise ValidationError("Expected Finish, Cancel, or one of {Commit|Upload|Submit|ExecState: ...}.")
         ((kind, body),) = value.items()
@@ -179,13 +212,13 @@ class ReportTaskOpField(fields.Field):
             names = [m.name for m in TaskExecState]
             if body not in names:
                 raise ValidationError(f"ExecState must be one of: {', '.join(names)}.")
-            return kind, TaskExecState[body]
-        schema = self.OBJECT_OPS.get(kind)
-        if schema is None:
+            return ExecState(exec_state=TaskExecState.__members__[body])
+        if kind not in self.OBJECT_OPS:
             raise ValidationError(f"Unknown report op {kind!r}.")
         if not isinstance(body, dict):
             raise ValidationError(f"{kind} must be an object.")
-        return kind, schema().load(body)
+        schema, build = self.OBJECT_OPS[kind]
+        return build(schema().load(body))
 
 
 class ReportTaskReq(BodySchema):
@@ -195,3 +228,22 @@ class ReportTaskReq(BodySchema):
 
 class ReportTaskResp(RespSchema):
     url = fields.String(allow_none=True)
+
+
+class ReportTaskBatchReq(BodySchema):
+    """Extension (issue #13): report ops of one held task, applied in order in one transaction."""
+
+    id = StrictInteger(required=True)
+    ops = fields.List(ReportTaskOpField(), required=True, validate=validate.Length(min=1, max=MAX_BATCH_OPS))
+    next = fields.Boolean(load_default=False, metadata={"description": "after a Commit, claim the next task"})
+    attempt = StrictInteger(
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "the claim answer's attempt: the batch applies only while that attempt holds"
+        },
+    )
+
+
+class ReportTaskBatchResp(RespSchema):
+    urls = fields.List(fields.String(), required=True)
+    next = fields.Nested(WorkerTaskResp, allow_none=True)

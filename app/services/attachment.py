@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import uuid as uuid_mod
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from app import db
 from app.errors import InvalidRequest, NotFound
 from app.models import Attachment, Group, Role, User, Worker
+from app.services import access, deletion, quota
 from app.services import storage as storage_service
+from app.services.storage import AttachmentDownload, Download, Upload
 from app.storage import ATTACHMENTS, attachment_key, validate_attachment_key
+
+
+@dataclass(frozen=True)
+class AttachmentPage:
+    """Attachments matching a query (or only their count), in one group."""
+
+    group_name: str
+    count: int
+    attachments: list[Attachment]
+
+
+@dataclass(frozen=True)
+class AttachmentDownloads:
+    """The downloads of a batch answer, in one group."""
+
+    group_name: str
+    downloads: list[AttachmentDownload]
+
+
+@dataclass(frozen=True)
+class AttachmentDeletion:
+    """How many attachments a batch delete removed, and the keys it could not delete."""
+
+    group_name: str
+    deleted_count: int
+    failed_keys: list[str] = field(default_factory=list)
 
 
 def _get(group: Group, key: str, *, lock: bool = False) -> Attachment | None:
@@ -29,28 +58,28 @@ def _require(group: Group, key: str) -> Attachment:
 
 
 def _member_group(actor: User, group_name: str, minimum: Role) -> Group:
-    group = storage_service.require_group(group_name)
-    storage_service.require_role(actor, group, minimum)
+    group = access.require_group(group_name)
+    access.require_role(actor, group, minimum)
     return group
 
 
 @db.transactional
-def upload_attachment(*, actor: User, group_name: str, key: str, content_length: int) -> str:
+def upload_attachment(*, actor: User, group_name: str, key: str, content_length: object) -> Upload:
     """Book an attachment against the group's quota (Write needed) and return a presigned PUT URL."""
     group = _member_group(actor, group_name, Role.Write)
     object_key = attachment_key(group.group_name, key)
-    content_length = storage_service.check_content_length(content_length)
-    storage_service.lock_group(group.id)
+    length = quota.check_content_length(content_length)
+    quota.lock_group(group.id)
     row = _get(group, key, lock=True)
-    storage_service.book(group_id=group.id, old_size=row.size if row else None, new_size=content_length)
+    quota.book(group_id=group.id, old_size=row.size if row else None, new_size=length)
     if row is None:
-        db.session.add(Attachment(group_id=group.id, key=key, size=content_length))
+        db.session.add(Attachment(group_id=group.id, key=key, size=length))
     else:
-        row.size = content_length
+        row.size = length
         row.updated_at = db.utcnow()
-    storage_service.cancel_pending_deletion(ATTACHMENTS, object_key)
+    deletion.cancel(ATTACHMENTS, object_key)
     db.session.flush()
-    return storage_service.store().presign_put(ATTACHMENTS, object_key, content_length)
+    return storage_service.upload(ATTACHMENTS, object_key, length, exist=row is not None)
 
 
 def get_attachment(*, actor: User, group_name: str, key: str) -> Attachment:
@@ -60,46 +89,46 @@ def get_attachment(*, actor: User, group_name: str, key: str) -> Attachment:
 
 def query_attachments(
     *, actor: User, group_name: str, key: str | None, limit: int | None, offset: int | None, count: bool
-) -> dict:
+) -> AttachmentPage:
     """Attachments whose key contains `key` (literally), oldest first; `count` counts all matches."""
     group = _member_group(actor, group_name, Role.Read)
     query = _matching(group, key)
     if count:
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        return {"count": total, "attachments": [], "group_name": group.group_name}
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+        return AttachmentPage(group_name=group.group_name, count=total, attachments=[])
     rows = list(db.session.scalars(_page(query, limit, offset)))
-    return {"count": len(rows), "attachments": rows, "group_name": group.group_name}
+    return AttachmentPage(group_name=group.group_name, count=len(rows), attachments=rows)
 
 
-def download_attachment(*, actor: User, group_name: str, key: str) -> dict:
-    """`{url, size}` of one attachment (any member)."""
+def download_attachment(*, actor: User, group_name: str, key: str) -> Download:
+    """The GET URL of one attachment (any member)."""
     group = _member_group(actor, group_name, Role.Read)
     row = _require(group, key)
     return storage_service.download(ATTACHMENTS, attachment_key(group.group_name, key), row.size)
 
 
 @db.transactional
-def delete_attachment(*, actor: User | None, group_name: str, key: str, admin: bool = False) -> None:
+def delete_attachment(*, actor: User, group_name: str, key: str, admin: bool = False) -> None:
     """Delete one attachment: Write in the group and not changed within the hour, unless `admin`."""
-    group = storage_service.require_group(group_name)
+    group = access.require_group(group_name)
     if not admin:
-        storage_service.require_role(actor, group, Role.Write)
-    storage_service.lock_group(group.id)
+        access.require_role(actor, group, Role.Write)
+    quota.lock_group(group.id)
     row = _require(group, key)
-    storage_service.check_deletable(row, admin=admin)
-    storage_service.release([(ATTACHMENTS, attachment_key(group.group_name, key), row)])
+    deletion.check_deletable(row, admin=admin)
+    deletion.release([deletion.Doomed(ATTACHMENTS, attachment_key(group.group_name, key), row)])
 
 
 def download_by_filter(
     *, actor: User, group_name: str, key: str | None, limit: int | None, offset: int | None
-) -> dict:
+) -> AttachmentDownloads:
     """URLs of the attachments whose key contains `key` (any member)."""
     group = _member_group(actor, group_name, Role.Read)
     rows = db.session.scalars(_page(_matching(group, key), limit, offset))
-    return {"downloads": [_item(group, row) for row in rows], "group_name": group.group_name}
+    return AttachmentDownloads(group_name=group.group_name, downloads=[_item(group, row) for row in rows])
 
 
-def download_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
+def download_by_keys(*, actor: User, group_name: str, keys: list[str]) -> AttachmentDownloads:
     """URLs of the named attachments that exist (any member); missing keys are left out."""
     group = _member_group(actor, group_name, Role.Read)
     if not keys:
@@ -109,36 +138,36 @@ def download_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
         .where(Attachment.group_id == group.id, Attachment.key.in_(set(keys)))
         .order_by(Attachment.id)
     )
-    return {"downloads": [_item(group, row) for row in rows], "group_name": group.group_name}
+    return AttachmentDownloads(group_name=group.group_name, downloads=[_item(group, row) for row in rows])
 
 
 @db.transactional
 def delete_by_filter(
     *, actor: User, group_name: str, key: str | None, limit: int | None, offset: int | None
-) -> dict:
+) -> AttachmentDeletion:
     """Delete the attachments whose key contains `key` (Write); those changed within the hour stay."""
     group = _member_group(actor, group_name, Role.Write)
-    storage_service.lock_group(group.id)
+    quota.lock_group(group.id)
     rows = db.session.scalars(
         _page(_matching(group, key), limit, offset).execution_options(populate_existing=True)
     )
     doomed = [
-        (ATTACHMENTS, attachment_key(group.group_name, r.key), r)
+        deletion.Doomed(ATTACHMENTS, attachment_key(group.group_name, r.key), r)
         for r in rows
-        if not storage_service.too_recent(r)
+        if not deletion.too_recent(r)
     ]
-    storage_service.release(doomed)
-    return {"deleted_count": len(doomed), "group_name": group.group_name}
+    deletion.release(doomed)
+    return AttachmentDeletion(group_name=group.group_name, deleted_count=len(doomed))
 
 
 @db.transactional
-def delete_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
+def delete_by_keys(*, actor: User, group_name: str, keys: list[str]) -> AttachmentDeletion:
     """Delete the named attachments (Write); missing and too recent keys are reported in failed_keys."""
     group = _member_group(actor, group_name, Role.Write)
     if not keys:
         raise InvalidRequest("keys cannot be empty")
     wanted = list(dict.fromkeys(keys))
-    storage_service.lock_group(group.id)
+    quota.lock_group(group.id)
     found = {
         r.key: r
         for r in db.session.scalars(
@@ -150,24 +179,22 @@ def delete_by_keys(*, actor: User, group_name: str, keys: list[str]) -> dict:
     doomed, failed = [], []
     for key in wanted:
         row = found.get(key)
-        if row is None or storage_service.too_recent(row):
+        if row is None or deletion.too_recent(row):
             failed.append(key)
         else:
-            doomed.append((ATTACHMENTS, attachment_key(group.group_name, key), row))
-    storage_service.release(doomed)
-    return {"deleted_count": len(doomed), "failed_keys": failed, "group_name": group.group_name}
+            doomed.append(deletion.Doomed(ATTACHMENTS, attachment_key(group.group_name, key), row))
+    deletion.release(doomed)
+    return AttachmentDeletion(group_name=group.group_name, deleted_count=len(doomed), failed_keys=failed)
 
 
-def worker_download_attachment(*, worker: Worker, task_uuid: uuid_mod.UUID, key: str) -> dict:
+def worker_download_attachment(*, worker: Worker, task_uuid: uuid_mod.UUID, key: str) -> Download:
     """An attachment of the group of the task `worker` holds (404 if it does not hold that task)."""
-    from app.services.artifact import held_task
-
-    task = held_task(worker, task_uuid)
+    task = access.held_task(worker, task_uuid)
     row = _require(task.group, key)
     return storage_service.download(ATTACHMENTS, attachment_key(task.group.group_name, key), row.size)
 
 
-def _matching(group: Group, key: str | None):
+def _matching(group: Group, key: str | None) -> sa.Select[Attachment]:
     query = sa.select(Attachment).where(Attachment.group_id == group.id)
     if key and db.is_postgres():
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -177,7 +204,7 @@ def _matching(group: Group, key: str | None):
     return query.order_by(Attachment.id)
 
 
-def _page(query, limit: int | None, offset: int | None):
+def _page(query: sa.Select[Attachment], limit: int | None, offset: int | None) -> sa.Select[Attachment]:
     if offset:
         query = query.offset(offset)
     if limit is not None:
@@ -185,8 +212,6 @@ def _page(query, limit: int | None, offset: int | None):
     return query
 
 
-def _item(group: Group, row: Attachment) -> dict:
-    body = storage_service.download(
-        ATTACHMENTS, attachment_key(group.group_name, row.key), row.size, batch=True
-    )
-    return {"key": row.key, **body}
+def _item(group: Group, row: Attachment) -> AttachmentDownload:
+    url = storage_service.batch_url(ATTACHMENTS, attachment_key(group.group_name, row.key), row.size)
+    return AttachmentDownload(url=url, size=row.size, key=row.key)

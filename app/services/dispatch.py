@@ -1,4 +1,4 @@
-"""Dispatch: moving tasks between states, the bucket index, and the claim (fetchTask).
+"""Dispatch: the claim (fetchTask), the one index-driven query that picks a worker's next task.
 
 Ready tasks are grouped in buckets (group_id, tags_key). A fetch reads the worker's eligible groups, the
 buckets of those groups whose tag set is a subset of the worker's tags (`task_buckets`), and the head of
@@ -8,130 +8,61 @@ queued, matching or not. The claim locks the chosen row with FOR UPDATE SKIP LOC
 serialises writers with BEGIN IMMEDIATE) and re-checks the state under the lock, so two fetches, from any
 number of coordinator processes, never claim one task. Nothing about dispatch is kept in process memory.
 
-Lock order, everywhere: the worker row first, then its task (fetch, report, remove_worker), so that a
-report racing a removal waits instead of deadlocking. Code that holds a task lock must not then lock a worker.
+A task waiting out a retry delay is Pending (never in the dispatch index) with its `retry_at`; each claim's
+bucket search probes the partial index ix_active_tasks_retry_at in the same statement and, when a retry is
+due, releases the due ones before it searches again, so a delayed task is never claimable before its time
+and needs no periodic job.
+
+The bucket rows are kept by the lifecycle (lifecycle.py), which also applies the claim itself (Event.Claim,
+`lifecycle.claim_core`: on PostgreSQL the bucket head's locked read and the claim's writes are one
+statement) to the buckets in the order the search found. Lock order, as everywhere (see lifecycle.py):
+the worker row first, then the task.
+
+A bucket outlives its last Ready task; `prune_buckets` (the housekeeping job jobs.tasks.prune_buckets)
+deletes the empty ones, so the table holds about as many rows as there are (group, tag set) pairs with
+work queued, and the GIN index ix_task_buckets_tags finds a worker's buckets among any number of rows
+(`<@`, no sequential scan). Pruning must never drop a bucket a Ready task is being committed into: on
+PostgreSQL it takes the table lock SHARE ROW EXCLUSIVE, which waits for every transaction that listed a
+bucket (ensure_bucket's INSERT holds ROW EXCLUSIVE until it ends) and holds off new ones until the prune
+commits; a prune that cannot get the lock within PRUNE_LOCK_TIMEOUT gives up until its next run. SQLite
+serialises writers anyway.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy import orm
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import exc, orm
+from sqlalchemy.dialects import postgresql
 
 from app import db
-from app.db import utcnow
-from app.models import (
-    ActiveTask,
-    ArchivedTask,
-    GroupWorker,
-    Role,
-    TaskBucket,
-    TaskState,
-    Worker,
-    WorkerState,
-    tags_key,
-)
-
-_COPIED = [
-    "id", "creator_id", "group_id", "task_id", "uuid", "tags", "labels", "timeout", "priority", "spec",
-    "upstream_task_uuid", "downstream_task_uuid", "lost_count", "created_at",
-]  # fmt: skip
+from app.models import ActiveTask, GroupWorker, Role, TaskBucket, TaskState, Worker, WorkerState
+from app.services import lifecycle
+from app.services.claim_sql import Claimed
 
 
-def ensure_bucket(group_id: int, tags: list[str]) -> None:
-    """Record the (group, tag set) bucket of a task that becomes Ready (idempotent)."""
-    key = tags_key(tags)
-    seen = db.session.info.setdefault("mito_buckets", set())
-    if (group_id, key) in seen:
-        return
-    insert = postgresql.insert if db.is_postgres() else sqlite.insert
-    stmt = insert(TaskBucket).values(
-        group_id=group_id, tags_key=key, tags=sorted(set(tags)), created_at=utcnow()
-    )
-    db.session.execute(stmt.on_conflict_do_nothing(index_elements=["group_id", "tags_key"]))
-    seen.add((group_id, key))
-
-
-@sa.event.listens_for(db.SessionFactory, "after_transaction_end")
-def _forget_buckets(session, transaction):
-    # A rolled-back savepoint may have undone a bucket insert: forget on every rollback and at the end.
-    if transaction.parent is None:
-        session.info.pop("mito_buckets", None)
-
-
-@sa.event.listens_for(db.SessionFactory, "after_soft_rollback")
-def _forget_buckets_on_rollback(session, previous_transaction):
-    session.info.pop("mito_buckets", None)
-
-
-def make_ready(task: ActiveTask) -> None:
-    """Put a task (back) in the Ready state and in its bucket."""
-    task.state = TaskState.Ready
-    task.assigned_worker = None
-    task.claimed_at = None
-    task.exec_state = None
-    task.cancel_requested = False
-    ensure_bucket(task.group_id, task.tags)
-
-
-def set_tags(task: ActiveTask, tags: list[str]) -> None:
-    task.tags = sorted(set(tags))
-    task.tags_key = tags_key(tags)
-    if task.state == TaskState.Ready:
-        ensure_bucket(task.group_id, task.tags)
-
-
-def archive(task: ActiveTask, *, state: TaskState, result: dict, reporter_uuid=None) -> ArchivedTask:
-    """Move a task from active_tasks to archived_tasks (one transaction with the caller)."""
-    archived = ArchivedTask(
-        **{name: getattr(task, name) for name in _COPIED},
-        state=state,
-        result=result,
-        exit_status=result.get("exit_status") if result else None,
-        reporter_uuid=reporter_uuid,
-        updated_at=utcnow(),
-    )
-    db.session.delete(task)
-    db.session.flush()
-    db.session.add(archived)
-    db.session.flush()
-    return archived
-
-
-def lock_worker(worker: Worker) -> Worker | None:
-    """Re-read the worker under a row lock (PostgreSQL); None if it was removed meanwhile."""
-    stmt = sa.select(Worker).where(Worker.id == worker.id).execution_options(populate_existing=True)
-    if db.is_postgres():
-        stmt = stmt.with_for_update(of=Worker)
-    return db.session.scalar(stmt)
-
-
-def lock_task(*conditions) -> ActiveTask | None:
-    """An active task under a row lock (PostgreSQL), freshly read."""
-    stmt = sa.select(ActiveTask).where(*conditions).execution_options(populate_existing=True)
-    if db.is_postgres():
-        stmt = stmt.with_for_update(of=ActiveTask)
-    return db.session.scalar(stmt)
-
-
-def _candidate_buckets(worker: Worker) -> list[tuple[int, str]]:
-    """(group_id, tags_key) of the buckets this worker may take tasks from."""
+def _candidate_buckets(worker: Worker) -> tuple[list[tuple[int, str]], bool]:
+    """(group_id, tags_key) of the buckets this worker may take tasks from, and whether a delayed retry is
+    due (the probe of ix_active_tasks_retry_at rides along in the same statement: a row of NULLs)."""
     eligible = sa.select(GroupWorker.group_id).where(
         GroupWorker.worker_id == worker.id, GroupWorker.role >= Role.Write
     )
     stmt = sa.select(TaskBucket.group_id, TaskBucket.tags_key, TaskBucket.tags).where(
         TaskBucket.group_id.in_(eligible)
     )
+    due = sa.select(sa.null(), sa.null(), sa.null()).where(sa.exists(_due_retries().with_only_columns(1)))
     if db.is_postgres():
         stmt = stmt.where(
             TaskBucket.tags.op("<@")(sa.cast(sorted(set(worker.tags)), postgresql.ARRAY(sa.Text())))
         )
-        return [(g, k) for g, k, _ in db.session.execute(stmt)]
-    mine = set(worker.tags)
-    return [(g, k) for g, k, tags in db.session.execute(stmt) if set(tags) <= mine]
+    rows: list[Any] = list(db.session.execute(sa.union_all(stmt, due)))  # typed by its first part
+    mine = None if db.is_postgres() else set(worker.tags)
+    buckets = [(g, k) for g, k, tags in rows if g is not None and (mine is None or set(tags) <= mine)]
+    return buckets, any(g is None for g, _, _ in rows)
 
 
-def _bucket_head(group_id: int, key: str):
+def _bucket_head(group_id: int, key: str) -> sa.Select[int, int, int, str]:
     return (
         sa.select(
             ActiveTask.id, ActiveTask.priority, sa.literal(group_id).label("g"), sa.literal(key).label("k")
@@ -154,44 +85,89 @@ def _ordered_heads(buckets: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return [(g, k) for g, k in rows]
 
 
-def _claimable(group_id: int, key: str) -> ActiveTask | None:
-    """The best Ready task of one bucket that nobody else is claiming, locked."""
+@db.transactional
+def fetch_task(*, worker: Worker) -> Claimed | None:
+    """Claim the best task this worker may run (None: nothing to do, or the worker takes no new task)."""
+    locked = lifecycle.lock_worker(worker)
+    return claim_next(locked=locked) if locked is not None else None
+
+
+def claim_next(*, locked: Worker) -> Claimed | None:
+    """fetch_task for a worker its caller has locked already (a commit that claims the next task)."""
+    if locked.state != WorkerState.Normal or locked.assigned_task_id is not None:
+        return None
+    # The search does not flush this transaction's other changes first, so a commit's chained claim
+    # writes its worker once (the task it let go, then the one it claims, in the claim's statement), not
+    # twice. A task this transaction made Ready (a retry starting at once, a released downstream task) is
+    # flushed first: the search must see it.
+    if any(isinstance(obj, ActiveTask) and obj.state == TaskState.Ready for obj in db.session.dirty):
+        db.session.flush()
+    with db.session.no_autoflush:
+        buckets, due = _candidate_buckets(locked)
+        if due and release_due_retries():
+            db.session.flush()
+            buckets, _ = _candidate_buckets(locked)  # a released retry's bucket may be new
+        if not buckets:
+            return None
+        # The best head first; a bucket whose every Ready task another claim holds (SKIP LOCKED) or took
+        # meanwhile yields nothing, and the next one is tried.
+        for group_id, key in _ordered_heads(buckets):
+            claimed = lifecycle.claim_core(locked, group_id, key)
+            if claimed is not None:
+                return claimed
+    return None
+
+
+RELEASE_BATCH = 100  # delayed retries released per claim at most (the rest at the next claims)
+
+
+def release_due_retries() -> int:
+    """Make the delayed retries whose time has come Ready (lifecycle RetryDue); returns how many.
+
+    Reads the partial index ix_active_tasks_retry_at (only tasks waiting on a delay are in it); rows another
+    claim is releasing are skipped (SKIP LOCKED on PostgreSQL).
+    """
     stmt = (
-        sa.select(ActiveTask)
-        .where(
-            ActiveTask.group_id == group_id, ActiveTask.tags_key == key, ActiveTask.state == TaskState.Ready
-        )
-        .order_by(ActiveTask.priority.desc(), ActiveTask.id)
-        .limit(1)
-        .options(orm.lazyload("*"))  # no joins to users and groups: the plan stays one index range scan
+        _due_retries()
+        .order_by(ActiveTask.retry_at)
+        .limit(RELEASE_BATCH)
+        .options(orm.lazyload("*"))
         .execution_options(populate_existing=True)
     )
     if db.is_postgres():
         stmt = stmt.with_for_update(skip_locked=True, of=ActiveTask)
-    return db.session.scalar(stmt)
+    due = list(db.session.scalars(stmt))
+    for task in due:
+        lifecycle.apply(task, lifecycle.Event.RetryDue)
+    return len(due)
+
+
+def _due_retries() -> sa.Select[ActiveTask]:
+    return sa.select(ActiveTask).where(
+        ActiveTask.retry_at <= db.utcnow(), ActiveTask.state == TaskState.Pending
+    )
+
+
+PRUNE_BATCH = 10_000
+PRUNE_LOCK_TIMEOUT = "2s"
 
 
 @db.transactional
-def fetch_task(*, worker: Worker) -> ActiveTask | None:
-    """Claim the best task this worker may run (None: nothing to do, or the worker takes no new task)."""
-    worker = lock_worker(worker)
-    if worker is None or worker.state != WorkerState.Normal or worker.assigned_task_id is not None:
-        return None
-    buckets = _candidate_buckets(worker)
-    if not buckets:
-        return None
-    for group_id, key in _ordered_heads(buckets):
-        task = _claimable(group_id, key)
-        if task is None:
-            continue
-        now = utcnow()
-        task.state = TaskState.Running
-        task.assigned_worker = worker.id
-        task.attempt += 1
-        task.claimed_at = now
-        task.exec_state = None
-        task.cancel_requested = False
-        worker.assigned_task_id = task.id
-        db.session.flush()
-        return task
-    return None
+def prune_buckets(*, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to `limit` buckets that hold no Ready task; how many were deleted (0: lock not granted)."""
+    if db.is_postgres():
+        try:
+            with db.session.begin_nested():
+                db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{PRUNE_LOCK_TIMEOUT}'"))
+                db.session.execute(sa.text("LOCK TABLE task_buckets IN SHARE ROW EXCLUSIVE MODE"))
+        except exc.OperationalError:
+            return 0
+    ready = sa.exists().where(
+        ActiveTask.group_id == TaskBucket.group_id,
+        ActiveTask.tags_key == TaskBucket.tags_key,
+        ActiveTask.state == TaskState.Ready,
+    )
+    empty = db.session.scalars(sa.select(TaskBucket.id).where(~ready).limit(limit)).all()
+    if empty:
+        db.session.execute(sa.delete(TaskBucket).where(TaskBucket.id.in_(empty)))
+    return len(empty)

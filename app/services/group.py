@@ -4,38 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from app import db
-from app.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, QuotaExceeded
-from app.models import Group, GroupState, GroupWorker, Role, User, UserGroup
+from app.errors import AlreadyExists, InvalidRequest, QuotaExceeded
+from app.models import Group, GroupWorker, Role, User, UserGroup
+from app.services import access
 from app.services import user as user_service
-
-
-def require_group(group_name: str, *, for_update: bool = False) -> Group:
-    """The group with this name, or 404."""
-    query = sa.select(Group).where(Group.group_name == group_name)
-    group = db.session.scalar(query.with_for_update() if for_update else query)
-    if group is None:
-        raise NotFound(f"Group {group_name} not found")
-    return group
-
-
-def role_of(*, user: User, group: Group) -> Role | None:
-    """The user's role in the group, or None when not a member."""
-    return db.session.scalar(
-        sa.select(UserGroup.role).where(UserGroup.user_id == user.id, UserGroup.group_id == group.id)
-    )
-
-
-def require_role(*, user: User, group: Group, role: Role) -> Role:
-    """The user's role in the group if it is at least `role`; 403 otherwise (non-members included)."""
-    actual = role_of(user=user, group=group)
-    if actual is None or actual < role:
-        raise Forbidden()
-    return actual
 
 
 @db.transactional
@@ -44,10 +21,13 @@ def create_group(*, actor: User, group_name: str) -> Group:
     user_service.validate_name(group_name, "group name")
     if user_service.name_taken(group_name):
         raise AlreadyExists(f"User or group with same name {group_name} already exists")
-    counted = db.session.execute(
-        sa.update(User)
-        .where(User.id == actor.id, User.group_count < User.group_quota)
-        .values(group_count=User.group_count + 1)
+    counted = cast(
+        "sa.CursorResult[Any]",
+        db.session.execute(
+            sa.update(User)
+            .where(User.id == actor.id, User.group_count < User.group_quota)
+            .values(group_count=User.group_count + 1)
+        ),
     )
     if counted.rowcount != 1:
         raise QuotaExceeded()
@@ -60,23 +40,18 @@ def create_group(*, actor: User, group_name: str) -> Group:
 
 
 @dataclass(frozen=True)
-class GroupInfo:
-    group_name: str
-    creator_username: str
-    created_at: datetime
-    updated_at: datetime
-    state: GroupState
-    task_count: int
-    storage_quota: int
-    storage_used: int
+class GroupDetails:
+    """A group with what its information page adds: how many workers serve it and (for Admins) members."""
+
+    group: Group
     worker_count: int
     users_in_group: dict[str, Role] | None
 
 
-def get_group(*, actor: User, group_name: str) -> GroupInfo:
+def get_group(*, actor: User, group_name: str) -> GroupDetails:
     """A group's information for its members; the member list only for the group's Admins."""
-    group = require_group(group_name)
-    role = require_role(user=actor, group=group, role=Role.Read)
+    group = access.require_group(group_name)
+    role = access.require_role(actor, group, Role.Read)
     workers = db.session.scalar(
         sa.select(sa.func.count(sa.distinct(GroupWorker.worker_id))).where(GroupWorker.group_id == group.id)
     )
@@ -88,18 +63,7 @@ def get_group(*, actor: User, group_name: str) -> GroupInfo:
             .where(UserGroup.group_id == group.id)
         )
         members = {name: member_role for name, member_role in rows}
-    return GroupInfo(
-        group_name=group.group_name,
-        creator_username=group.creator.username,
-        created_at=group.created_at,
-        updated_at=group.updated_at,
-        state=group.state,
-        task_count=group.task_count,
-        storage_quota=group.storage_quota,
-        storage_used=group.storage_used,
-        worker_count=workers or 0,
-        users_in_group=members,
-    )
+    return GroupDetails(group=group, worker_count=workers or 0, users_in_group=members)
 
 
 def _require_users(usernames: Iterable[str]) -> dict[str, int]:
@@ -115,8 +79,8 @@ def _require_users(usernames: Iterable[str]) -> dict[str, int]:
 @db.transactional
 def update_user_roles(*, actor: User, group_name: str, relations: Mapping[str, Role]) -> None:
     """Add users to the group or change their roles (group Admins only)."""
-    group = require_group(group_name)
-    require_role(user=actor, group=group, role=Role.Admin)
+    group = access.require_group(group_name)
+    access.require_role(actor, group, Role.Admin)
     if not relations:
         raise InvalidRequest("No users given: relations is empty")
     ids = _require_users(relations)
@@ -138,8 +102,8 @@ def update_user_roles(*, actor: User, group_name: str, relations: Mapping[str, R
 @db.transactional
 def remove_users(*, actor: User, group_name: str, usernames: Iterable[str]) -> None:
     """Remove users from the group (group Admins only); users who are not members are ignored."""
-    group = require_group(group_name)
-    require_role(user=actor, group=group, role=Role.Admin)
+    group = access.require_group(group_name)
+    access.require_role(actor, group, Role.Admin)
     names = set(usernames)
     if not names:
         raise InvalidRequest("No users given: pass users=a,b or users=a&users=b")

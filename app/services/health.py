@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 import redis
 from flask import current_app
@@ -14,7 +16,7 @@ _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
-def check() -> dict:
+def check() -> dict[str, str]:
     """Report the coordinator's health (Redis and the broker are checked only when configured)."""
     health = {"status": "ok"}
     for name, url in _redis_dependencies(current_app.config):
@@ -24,7 +26,7 @@ def check() -> dict:
     return health
 
 
-def _redis_dependencies(config) -> list[tuple[str, str]]:
+def _redis_dependencies(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     deps = []
     if config.get("REDIS_URL"):
         deps.append(("redis", config["REDIS_URL"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from app import auth, db
 from app.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound, WrongCredentials
 from app.models import Group, Role, User, UserGroup, UserState
+from app.services import throttle
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +56,45 @@ def create_user(*, username: str, md5_password: bytes, admin: bool = False) -> U
 
 
 def require_user(username: str, *, for_update: bool = False) -> User:
-    """The user with this name, or 404."""
+    """The user with this name, or 404; `for_update` locks the row (db.lock_rows: FOR NO KEY UPDATE OF users).
+
+    NO KEY: the foreign-key share locks that inserts referencing the user take (a worker's commit, a
+    registration) do not wait for it, so holding it while locking a worker cannot deadlock against them.
+    """
     query = sa.select(User).where(User.username == username)
-    user = db.session.scalar(query.with_for_update() if for_update else query)
+    user = db.session.scalar(db.lock_rows(query, User) if for_update else query)
     if user is None:
         raise NotFound(f"User {username} not found")
     return user
 
 
-@db.transactional
 def login(*, username: str, md5_password: bytes, retain: bool = False, ip: str | None = None) -> str:
-    """Check the credentials, record the sign-in, return a token; a non-retain login rotates the signature."""
-    user = db.session.scalar(sa.select(User).where(User.username == username).with_for_update())
-    if user is None or not auth.verify_password(user.encrypted_password, md5_password):
+    """Check the credentials, record the sign-in, return a token; a non-retain login rotates the signature.
+
+    Failed logins are throttled per user and per address (services/throttle.py, 429). The password check
+    (argon2, bounded per process: auth.verify_slot) runs outside any transaction, so no row lock (nor
+    SQLite's write lock) is held across it. A Locked or Deleted account answers 403 whether the password
+    is right or wrong, so a brute force learns nothing from it.
+    """
+    throttle.check(username=username, address=ip)
+    row = db.session.execute(
+        sa.select(User.encrypted_password, User.state).where(User.username == username)
+    ).first()
+    db.session.rollback()  # end the read before the slow check
+    if row is not None and row.state != UserState.Active:
+        raise Forbidden()
+    encrypted = None if row is None else row.encrypted_password
+    if not auth.check_password(encrypted, md5_password) or encrypted is None:
+        throttle.record_failure(username=username, address=ip)
+        raise WrongCredentials()
+    return _record_sign_in(username=username, checked=encrypted, retain=retain, ip=ip)
+
+
+@db.transactional
+def _record_sign_in(*, username: str, checked: str, retain: bool, ip: str | None) -> str:
+    """The second half of login: under the row lock, unless the password or state changed meanwhile."""
+    user = require_user(username, for_update=True)
+    if user.encrypted_password != checked:
         raise WrongCredentials()
     if user.state != UserState.Active:
         raise Forbidden()
@@ -83,9 +111,9 @@ def change_password(*, actor: User, username: str, old_md5_password: bytes, new_
     """Change the caller's own password (old one checked), return a new token; older tokens stop working."""
     if username != actor.username:
         raise Forbidden("Authentication error: Permission denied: a user may only change their own password")
-    user = require_user(username, for_update=True)
-    if not auth.verify_password(user.encrypted_password, old_md5_password):
+    if not auth.check_password(actor.encrypted_password, old_md5_password):
         raise WrongCredentials()
+    user = require_user(username, for_update=True)
     set_password(user, new_md5_password)
     return auth.issue_user_token(user)
 
@@ -120,3 +148,39 @@ def ensure_admin(username: str, password: str) -> None:
         db.session.rollback()  # another process created it first
     finally:
         db.session.remove()
+
+
+def has_password(username: str, password: str) -> bool | None:
+    """Whether the user's password is `password`; None if there is no such user (or no tables yet)."""
+    try:
+        encrypted = db.session.scalar(sa.select(User.encrypted_password).where(User.username == username))
+    except (OperationalError, ProgrammingError) as exc:
+        db.session.rollback()
+        if isinstance(exc, OperationalError) and "no such table" not in str(exc):
+            raise  # the database is unreachable: say so rather than guess
+        return None
+    finally:
+        db.session.remove()
+    return None if encrypted is None else auth.verify_password(encrypted, auth.md5_bytes(password))
+
+
+def describe_self(*, actor: User) -> User:
+    """The caller's own account (what the dashboard shows and offers)."""
+    return actor
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of users and how many there are in all."""
+
+    count: int
+    users: list[User]
+
+
+def list_users(*, actor: User, limit: int, offset: int) -> UserPage:
+    """Every user, by name (site admins only): one page and the total count."""
+    if not actor.admin:
+        raise Forbidden()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(User)) or 0
+    page = db.session.scalars(sa.select(User).order_by(User.username).limit(limit).offset(offset)).all()
+    return UserPage(count=total, users=list(page))

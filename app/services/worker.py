@@ -9,11 +9,13 @@ Admin on the worker. The creator can always manage it (their personal group gets
 from __future__ import annotations
 
 import uuid as uuid_mod
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy import orm
 
 from app import auth, db
 from app.db import utcnow
@@ -22,56 +24,98 @@ from app.models import (
     ActiveTask,
     Group,
     GroupWorker,
+    RemovedWorker,
     Role,
-    TaskLoss,
-    TaskState,
+    ShutdownOp,
     User,
-    UserGroup,
     Worker,
     WorkerState,
 )
-from app.schemas.workers import ShutdownOp
-from app.services import dispatch, membership
+from app.services import access, lifecycle, notify
+from app.services.lifecycle import Context, Event
+from mito.vocab import Notice, NoticeKind, WorkerFeature, WorkerRemoval
 
-LOST_RESULT = {"exit_status": 0, "msg": None}
+Filters = dict[str, Any]  # a loaded WorkerFilter (WorkersQueryReq, WorkersShutdownByFilterReq)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """RegisterWorkerResp."""
+
+    worker_id: uuid_mod.UUID
+    token: str
+    redis_url: str | None
+    features: tuple[WorkerFeature, ...] = tuple(WorkerFeature)  # extension: what the agent may use
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswer:
+    """HeartbeatResp: the Running tasks of this worker whose cancellation a user asked for."""
+
+    cancel: list[uuid_mod.UUID]
+
+
+@dataclass(frozen=True)
+class WorkerDetail:
+    """WorkerQueryResp: a worker and the roles its groups hold on it."""
+
+    info: Worker
+    groups: dict[str, Role]
+
+
+@dataclass(frozen=True)
+class WorkerPage:
+    """WorkersQueryResp."""
+
+    count: int
+    workers: list[Worker]
+    group_name: str
+
+
+@dataclass(frozen=True)
+class ShutdownByFilter:
+    """WorkersShutdownByFilterResp."""
+
+    shutdown_count: int
+    group_name: str
+
+
+@dataclass(frozen=True)
+class ShutdownByUuids:
+    """WorkersShutdownByUuidsResp."""
+
+    shutdown_count: int
+    failed_uuids: list[uuid_mod.UUID]
 
 
 # ---------------------------------------------------------------- removal (shared interface)
 
 
 @db.transactional
-def remove_worker(*, worker: Worker, reason: str) -> None:
-    """Delete a worker; a task it held goes back to Ready (or ends Cancelled after MAX_TASK_LOSSES losses)."""
-    worker = dispatch.lock_worker(worker)
-    if worker is None:
+def remove_worker(*, worker: Worker, reason: WorkerRemoval) -> None:
+    """Delete a worker; a task it held goes back to Ready (or ends Cancelled after MAX_TASK_LOSSES losses).
+
+    Why it went is kept until its token would have expired (its agent's next call is told, 401 `removed`),
+    and its agent is told at once on Redis when there is one.
+    """
+    locked = lifecycle.lock_worker(worker)
+    if locked is None:
         return
-    held = dispatch.lock_task(ActiveTask.assigned_worker == worker.id)
+    held = lifecycle.lock_task(ActiveTask.assigned_worker == locked.id)
     if held is not None:
-        _lose_task(held, worker, reason)
-    db.session.execute(sa.delete(GroupWorker).where(GroupWorker.worker_id == worker.id))
-    db.session.delete(worker)
+        lifecycle.apply(held, Event.WorkerLost, Context(worker=locked, reason=reason))
+    db.session.execute(sa.delete(GroupWorker).where(GroupWorker.worker_id == locked.id))
+    db.session.delete(locked)
+    db.session.add(RemovedWorker(uuid=locked.uuid, reason=reason, expires_at=locked.expires_at))
     db.session.flush()
+    notify.send(locked.uuid, Notice(NoticeKind.Removed, reason))
 
 
-def _lose_task(task: ActiveTask, worker: Worker, reason: str) -> None:
-    task.lost_count += 1
-    limit = int(current_app.config.get("MAX_TASK_LOSSES", 3))
-    note = reason
-    if task.cancel_requested:
-        note = f"{reason}; cancelled by user"
-    elif task.lost_count >= limit:
-        note = f"{reason}; cancelled after {task.lost_count} lost workers"
-    db.session.add(TaskLoss(task_uuid=task.uuid, worker_uuid=worker.uuid, reason=note[:64]))
-    if task.cancel_requested:
-        dispatch.archive(
-            task, state=TaskState.Cancelled, result={"exit_status": 0, "msg": "UserCancellation"}
-        )
-    elif task.lost_count >= limit:
-        dispatch.archive(task, state=TaskState.Cancelled, result=dict(LOST_RESULT))
-    else:
-        dispatch.make_ready(task)
-    worker.assigned_task_id = None
-    db.session.flush()
+@db.transactional
+def forget_removed_workers(*, now: datetime) -> int:
+    """Forget removed workers whose token has expired since (their agents get a plain 401 anyway)."""
+    result = db.session.execute(sa.delete(RemovedWorker).where(RemovedWorker.expires_at < now))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # ---------------------------------------------------------------- registration
@@ -96,13 +140,13 @@ def _parse_group_items(items: list[str]) -> dict[str, Role]:
 @db.transactional
 def register_worker(
     *, actor: User, tags: list[str], groups: list[str], labels: list[str], lifetime: int | None
-) -> dict:
+) -> Registration:
     """Register a worker serving the named groups (the caller needs Write/Admin in each)."""
     roles = _parse_group_items(groups)
-    found = membership.groups_by_name(roles)
+    found = access.require_groups(roles)
     for group in found.values():
-        membership.require_role(actor, group, Role.Write)
-    personal = membership.require_group(actor.username)
+        access.require_role(actor, group, Role.Write)
+    personal = access.require_group(actor.username)
     found[personal.group_name] = personal
     roles[personal.group_name] = Role.Admin
     seconds = current_app.config["ACCESS_TOKEN_EXPIRES_SECONDS"] if lifetime is None else lifetime
@@ -122,58 +166,42 @@ def register_worker(
     )
     db.session.flush()
     cfg = current_app.config
-    return {
-        "worker_id": worker.uuid,
-        "token": auth.issue_worker_token(worker, seconds),
-        "redis_url": cfg.get("REDIS_WORKER_URL") or cfg.get("REDIS_URL") or None,
-    }
+    return Registration(
+        worker_id=worker.uuid,
+        token=auth.issue_worker_token(worker, seconds),
+        redis_url=cfg.get("REDIS_WORKER_URL") or cfg.get("REDIS_URL") or None,
+    )
 
 
 @db.transactional
 def unregister_worker(*, worker: Worker) -> None:
     """The worker leaves; a task it held goes back to Ready."""
-    remove_worker(worker=worker, reason="unregistered")
+    remove_worker(worker=worker, reason=WorkerRemoval.Unregistered)
 
 
 @db.transactional
-def heartbeat(*, worker: Worker) -> dict:
+def heartbeat(*, worker: Worker) -> HeartbeatAnswer:
     """Record liveness; answer the Running tasks of this worker that a user asked to cancel."""
     db.session.execute(sa.update(Worker).where(Worker.id == worker.id).values(last_heartbeat=utcnow()))
     cancel = db.session.scalars(
         sa.select(ActiveTask.uuid).where(ActiveTask.assigned_worker == worker.id, ActiveTask.cancel_requested)
     ).all()
-    return {"cancel": list(cancel)}
+    return HeartbeatAnswer(cancel=list(cancel))
 
 
 # ---------------------------------------------------------------- permissions
 
 
-def _related(actor: User, worker: Worker, worker_min: Role, user_min: Role):
-    return sa.exists().where(
-        GroupWorker.worker_id == worker.id,
-        GroupWorker.role >= worker_min,
-        UserGroup.group_id == GroupWorker.group_id,
-        UserGroup.user_id == actor.id,
-        UserGroup.role >= user_min,
-    )
-
-
-def _allowed(actor: User, worker: Worker, worker_min: Role, user_min: Role) -> bool:
-    if worker.creator_id == actor.id:
-        return True
-    return bool(db.session.scalar(sa.select(_related(actor, worker, worker_min, user_min))))
-
-
-def _require_worker(worker_uuid) -> Worker:
+def _require_worker(worker_uuid: uuid_mod.UUID) -> Worker:
     worker = db.session.scalar(sa.select(Worker).where(Worker.uuid == worker_uuid))
     if worker is None:
         raise NotFound(f"Worker {worker_uuid} not found")
     return worker
 
 
-def _require_allowed(actor: User, worker_uuid, worker_min: Role, user_min: Role) -> Worker:
+def _require_allowed(actor: User, worker_uuid: uuid_mod.UUID, worker_min: Role, user_min: Role) -> Worker:
     worker = _require_worker(worker_uuid)
-    if not _allowed(actor, worker, worker_min, user_min):
+    if not access.has_worker_access(actor, worker, worker_min=worker_min, user_min=user_min):
         raise Forbidden()
     return worker
 
@@ -181,39 +209,22 @@ def _require_allowed(actor: User, worker_uuid, worker_min: Role, user_min: Role)
 # ---------------------------------------------------------------- reads
 
 
-def _info(worker: Worker, task_uuid) -> dict[str, Any]:
-    return {
-        "worker_id": worker.uuid,
-        "creator_username": worker.creator.username,
-        "tags": worker.tags,
-        "labels": worker.labels,
-        "created_at": worker.created_at,
-        "updated_at": worker.updated_at,
-        "state": worker.state,
-        "last_heartbeat": worker.last_heartbeat,
-        "assigned_task_id": task_uuid,
-    }
-
-
-def _with_task_uuid(stmt):
-    return stmt.add_columns(ActiveTask.uuid).outerjoin(ActiveTask, ActiveTask.id == Worker.assigned_task_id)
-
-
-def get_worker(*, actor: User, worker_uuid) -> dict:
+def get_worker(*, actor: User, worker_uuid: uuid_mod.UUID) -> WorkerDetail:
     """A worker and its group roles; needs membership in one of its groups (admins exempt)."""
     worker = _require_worker(worker_uuid)
-    if not actor.admin and not _allowed(actor, worker, Role.Read, Role.Read):
+    if not actor.admin and not access.has_worker_access(
+        actor, worker, worker_min=Role.Read, user_min=Role.Read
+    ):
         raise Forbidden()
-    _, task_uuid = db.session.execute(_with_task_uuid(sa.select(Worker).where(Worker.id == worker.id))).one()
     groups = db.session.execute(
         sa.select(Group.group_name, GroupWorker.role).join(Group, Group.id == GroupWorker.group_id)
         .where(GroupWorker.worker_id == worker.id)
     ).all()  # fmt: skip
-    return {"info": _info(worker, task_uuid), "groups": dict(groups)}
+    return WorkerDetail(info=worker, groups=dict(groups))
 
 
-def _filtered(group: Group, f: dict, roles=None):
-    conds = [
+def _filtered(group: Group, f: Filters, roles: list[Role] | None = None) -> list[sa.ColumnElement[bool]]:
+    conds: list[sa.ColumnElement[bool]] = [
         Worker.id.in_(
             sa.select(GroupWorker.worker_id).where(
                 GroupWorker.group_id == group.id,
@@ -230,22 +241,22 @@ def _filtered(group: Group, f: dict, roles=None):
     return conds
 
 
-def query_workers(*, actor: User, filters: dict) -> dict:
+def query_workers(*, actor: User, filters: Filters) -> WorkerPage:
     """Workers serving a group (default: the caller's personal group); needs membership."""
-    group = membership.resolve_group(actor, filters.get("group_name"), Role.Read, admin_exempt=True)
+    group = access.require_group_role(actor, filters.get("group_name"), Role.Read, admin_exempt=True)
     conds = _filtered(group, filters, filters.get("role"))
     if filters.get("count"):
-        count = db.session.scalar(sa.select(sa.func.count(Worker.id)).where(*conds))
-        return {"count": count, "workers": [], "group_name": group.group_name}
-    rows = db.session.execute(_with_task_uuid(sa.select(Worker).where(*conds)).order_by(Worker.id)).all()
-    workers = [_info(w, task_uuid) for w, task_uuid in rows]
-    return {"count": len(workers), "workers": workers, "group_name": group.group_name}
+        count = db.session.scalar(sa.select(sa.func.count(Worker.id)).where(*conds)) or 0
+        return WorkerPage(count=count, workers=[], group_name=group.group_name)
+    stmt = sa.select(Worker).where(*conds).order_by(Worker.id)
+    workers = list(db.session.scalars(stmt.options(orm.undefer(Worker.assigned_task_uuid))).all())
+    return WorkerPage(count=len(workers), workers=workers, group_name=group.group_name)
 
 
 # ---------------------------------------------------------------- changes
 
 
-def _replace_set(actor: User, worker_uuid, field: str, values: list[str]) -> None:
+def _replace_set(actor: User, worker_uuid: uuid_mod.UUID, field: str, values: list[str]) -> None:
     if not values:
         raise InvalidRequest(f"Empty {field}")
     worker = _require_allowed(actor, worker_uuid, Role.Write, Role.Write)
@@ -253,24 +264,24 @@ def _replace_set(actor: User, worker_uuid, field: str, values: list[str]) -> Non
 
 
 @db.transactional
-def update_worker_tags(*, actor: User, worker_uuid, tags: list[str]) -> None:
+def update_worker_tags(*, actor: User, worker_uuid: uuid_mod.UUID, tags: list[str]) -> None:
     """Replace a worker's tags (seen by its next fetch)."""
     _replace_set(actor, worker_uuid, "tags", tags)
 
 
 @db.transactional
-def update_worker_labels(*, actor: User, worker_uuid, labels: list[str]) -> None:
+def update_worker_labels(*, actor: User, worker_uuid: uuid_mod.UUID, labels: list[str]) -> None:
     """Replace a worker's labels."""
     _replace_set(actor, worker_uuid, "labels", labels)
 
 
 @db.transactional
-def update_worker_groups(*, actor: User, worker_uuid, relations: dict[str, Role]) -> None:
+def update_worker_groups(*, actor: User, worker_uuid: uuid_mod.UUID, relations: dict[str, Role]) -> None:
     """Add groups to a worker or change their roles (upsert)."""
     if not relations:
         raise InvalidRequest("relations cannot be empty")
     worker = _require_allowed(actor, worker_uuid, Role.Admin, Role.Admin)
-    found = membership.groups_by_name(relations)
+    found = access.require_groups(relations)
     existing = {
         gw.group_id: gw
         for gw in db.session.scalars(sa.select(GroupWorker).where(GroupWorker.worker_id == worker.id))
@@ -285,13 +296,13 @@ def update_worker_groups(*, actor: User, worker_uuid, relations: dict[str, Role]
 
 
 @db.transactional
-def remove_worker_groups(*, actor: User, worker_uuid, groups: list[str]) -> None:
+def remove_worker_groups(*, actor: User, worker_uuid: uuid_mod.UUID, groups: list[str]) -> None:
     """Remove groups from a worker."""
     names = {n.strip() for item in groups for n in item.split(",") if n.strip()}
     if not names:
         raise InvalidRequest("groups cannot be empty")
     worker = _require_allowed(actor, worker_uuid, Role.Admin, Role.Admin)
-    found = membership.groups_by_name(names)
+    found = access.require_groups(names)
     db.session.execute(
         sa.delete(GroupWorker).where(
             GroupWorker.worker_id == worker.id, GroupWorker.group_id.in_([g.id for g in found.values()])
@@ -301,49 +312,52 @@ def remove_worker_groups(*, actor: User, worker_uuid, groups: list[str]) -> None
 
 def _shutdown(worker: Worker, op: ShutdownOp) -> None:
     """Force: remove now, its task back to Ready. Graceful: no new task; removed at its commit (or now)."""
-    locked = dispatch.lock_worker(worker)
+    locked = lifecycle.lock_worker(worker)
     if locked is None:
         return
     if op == ShutdownOp.Force or locked.assigned_task_id is None:
-        remove_worker(worker=locked, reason="force shutdown" if op == ShutdownOp.Force else "shutdown")
+        reason = WorkerRemoval.ForceShutdown if op == ShutdownOp.Force else WorkerRemoval.Shutdown
+        remove_worker(worker=locked, reason=reason)
     else:
         locked.state = WorkerState.GracefulShutdown
 
 
 @db.transactional
-def shutdown_worker(*, actor: User, worker_uuid, op: ShutdownOp) -> None:
+def shutdown_worker(*, actor: User, worker_uuid: uuid_mod.UUID, op: ShutdownOp) -> None:
     """Shut a worker down (Admin of a group holding Admin on it, or its creator)."""
     _shutdown(_require_allowed(actor, worker_uuid, Role.Admin, Role.Admin), op)
 
 
 @db.transactional
-def admin_shutdown_worker(*, worker_uuid, op: ShutdownOp) -> None:
+def admin_shutdown_worker(*, worker_uuid: uuid_mod.UUID, op: ShutdownOp) -> None:
     """Shut any worker down (site admin)."""
     _shutdown(_require_worker(worker_uuid), op)
 
 
 @db.transactional
-def shutdown_workers_by_filter(*, actor: User, filters: dict, op: ShutdownOp) -> dict:
+def shutdown_workers_by_filter(*, actor: User, filters: Filters, op: ShutdownOp) -> ShutdownByFilter:
     """Shut down the workers of a group (on which the group holds Admin) matching the filter."""
-    group = membership.resolve_group(actor, filters.get("group_name"), Role.Admin)
+    group = access.require_group_role(actor, filters.get("group_name"), Role.Admin)
     roles = [r for r in (filters.get("role") or [Role.Admin]) if r == Role.Admin]
     workers = db.session.scalars(
         sa.select(Worker).where(*_filtered(group, filters, roles)).order_by(Worker.id)
     ).all()
     for worker in workers:
         _shutdown(worker, op)
-    return {"shutdown_count": len(workers), "group_name": group.group_name}
+    return ShutdownByFilter(shutdown_count=len(workers), group_name=group.group_name)
 
 
 @db.transactional
-def shutdown_workers_by_uuids(*, actor: User, uuids: list, op: ShutdownOp) -> dict:
+def shutdown_workers_by_uuids(*, actor: User, uuids: list[uuid_mod.UUID], op: ShutdownOp) -> ShutdownByUuids:
     """Shut down each listed worker the caller may manage; the rest are reported in failed_uuids."""
     count, failed = 0, []
     for worker_uuid in dict.fromkeys(uuids):
         worker = db.session.scalar(sa.select(Worker).where(Worker.uuid == worker_uuid))
-        if worker is None or not _allowed(actor, worker, Role.Admin, Role.Admin):
+        if worker is None or not access.has_worker_access(
+            actor, worker, worker_min=Role.Admin, user_min=Role.Admin
+        ):
             failed.append(worker_uuid)
             continue
         _shutdown(worker, op)
         count += 1
-    return {"shutdown_count": count, "failed_uuids": failed}
+    return ShutdownByUuids(shutdown_count=count, failed_uuids=failed)

@@ -14,25 +14,44 @@ import hmac
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, current_app, has_request_context, request, send_file
+from flask import has_request_context, request
 
-from app.errors import DomainError, Forbidden, InvalidRequest, NotFound
-from app.storage import BUCKETS, PUT_URL_EXPIRES, get_expires, get_storage
+from app.errors import Forbidden, InvalidRequest
+from app.storage.base import BUCKETS, PUT_URL_EXPIRES, bucket_names, get_expires
 
 CHUNK = 1024 * 1024
-ROUTE_PREFIX = "/storage"
-
-
-class LengthRequired(DomainError):
-    status = 411
-    default_message = "Content-Length required"
+ROUTE_PREFIX = "/storage"  # served by app/api/local_store.py
 
 
 class LocalStorage:
+    """Objects as files under DATA_DIR/objects, reached through URLs signed by the coordinator."""
+
+    SETTINGS = (
+        "DATA_DIR",
+        "PUBLIC_URL",
+        "BIND",
+        "JWT_SECRET_KEY",
+        "JWT_SECRET",
+        "ARTIFACTS_BUCKET",
+        "ATTACHMENTS_BUCKET",
+    )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LocalStorage:
+        """The local store configured by the coordinator's settings."""
+        return cls(
+            root=config["DATA_DIR"],
+            secret=config.get("JWT_SECRET_KEY") or config["JWT_SECRET"],
+            public_url=config.get("PUBLIC_URL"),
+            bind=config.get("BIND"),
+            buckets=bucket_names(config),
+        )
+
     def __init__(
         self,
         *,
@@ -81,7 +100,7 @@ class LocalStorage:
         message = "\n".join([method, bucket, key, str(expires), "" if length is None else str(length)])
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
-    def verify(self, method: str, bucket: str, key: str, args) -> int | None:
+    def verify(self, method: str, bucket: str, key: str, args: Mapping[str, str]) -> int | None:
         """Check a request's signature and expiry (403 otherwise); return the signed length for PUT."""
         try:
             expires = int(args.get("expires", ""))
@@ -96,7 +115,7 @@ class LocalStorage:
         return length
 
     def _url(self, method: str, bucket: str, key: str, expires: int, length: int | None) -> str:
-        params = {"expires": expires}
+        params: dict[str, int | str] = {"expires": expires}
         if length is not None:
             params["length"] = length
         params["signature"] = self.signature(method, bucket, key, expires, length)
@@ -109,7 +128,7 @@ class LocalStorage:
             return request.host_url.rstrip("/")
         return f"http://{self.bind}"
 
-    def write(self, bucket: str, key: str, stream, length: int) -> None:
+    def write(self, bucket: str, key: str, stream: IO[bytes], length: int) -> None:
         """Stream exactly `length` bytes into place atomically (temp file + rename); 400 on a short body."""
         target = self.path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,40 +150,3 @@ class LocalStorage:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-
-blueprint = Blueprint("local_store", __name__)
-
-
-def _local_store() -> LocalStorage:
-    store = get_storage(current_app.config)
-    if not isinstance(store, LocalStorage):
-        raise NotFound("Not found: no such route")
-    return store
-
-
-@blueprint.put(f"{ROUTE_PREFIX}/<bucket>/<path:key>")
-def put_object(bucket: str, key: str):
-    """Receive an object through a signed PUT URL."""
-    store = _local_store()
-    length = store.verify("PUT", bucket, key, request.args)
-    if request.content_length is None:
-        raise LengthRequired("Content-Length required (chunked uploads are not accepted)")
-    if request.content_length != length:
-        raise InvalidRequest(
-            f"Content-Length {request.content_length} does not match the signed length {length}"
-        )
-    request.max_content_length = length
-    store.write(bucket, key, request.stream, length)
-    return "", 200
-
-
-@blueprint.get(f"{ROUTE_PREFIX}/<bucket>/<path:key>")
-def get_object(bucket: str, key: str):
-    """Serve an object through a signed GET URL."""
-    store = _local_store()
-    store.verify("GET", bucket, key, request.args)
-    path = store.path(bucket, key)
-    if not path.is_file():
-        raise NotFound("Object not found")
-    return send_file(path, mimetype="application/octet-stream", conditional=True, max_age=0)

@@ -1,4 +1,5 @@
-"""Fixtures for client tests: the coordinator app served over real HTTP from a thread, SDK clients."""
+"""Fixtures for client tests: the coordinator app served over real HTTP from a thread, SDK clients, and the
+CLI run in-process by click's CliRunner against it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from client.sdk import Mitosis
+from mito.main import cli
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.helpers import free_port
 
@@ -63,3 +66,20 @@ def make_user(server, admin):
     yield make
     for sdk in made:
         sdk.close()
+
+
+@pytest.fixture
+def mito(server, tmp_path, monkeypatch):
+    """mito(*args, ok=True) -> Result; the coordinator is the test server, the config dir is private."""
+    monkeypatch.setenv("MITO_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("MITO_COORDINATOR_ADDR", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True, coordinator: str | None = server.url, input: str | None = None):
+        prefix = ["--coordinator", coordinator] if coordinator else []
+        result = runner.invoke(cli, [*prefix, *args], input=input, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from client.bodies import artifact_resource, attachment_resource, submit_request, task_spec
 from client.http import ApiError
-from client.sdk import OPERATIONS, Mitosis, artifact_resource, attachment_resource, submit_request, task_spec
+from client.sdk import OPERATIONS, Mitosis
 from tests.conftest import ADMIN_USER
 
 

@@ -8,8 +8,9 @@ import json
 import httpx
 import pytest
 
+from client.bodies import artifact_type
 from client.http import ApiError
-from client.sdk import OPERATIONS, Mitosis, artifact_type
+from client.sdk import OPERATIONS, Mitosis
 
 SPEC_OPERATION_IDS = """
 healthCheck userLogin userAuth getRedisConnectionInfo changePassword queryUserGroups createGroup
@@ -199,3 +200,11 @@ def test_artifact_type_aliases(alias, wire):
 def test_artifact_type_rejects_unknown():
     with pytest.raises(ValueError, match="unknown artifact type"):
         artifact_type("video")
+
+
+def test_login_keeps_other_sessions_unless_asked_not_to():
+    sdk, rec = sdk_with({("POST", "/login"): (200, {"token": "tok"})})
+    sdk.login("alice", "secret")
+    assert json.loads(rec.last.content)["retain"] is True
+    sdk.login("alice", "secret", retain=False)
+    assert json.loads(rec.last.content)["retain"] is False

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.standalone import child_env, embedded_settings
 from client import credentials
-from client.cli import exit_code
+from client.cli.tasks import exit_code
 
 
 @pytest.mark.parametrize(
@@ -24,23 +23,6 @@ from client.cli import exit_code
 )
 def test_wait_exit_code(info, code):
     assert exit_code(info) == code
-
-
-def test_embedded_settings_keep_everything_in_the_data_dir(tmp_path):
-    s = embedded_settings(tmp_path / "d", "0.0.0.0:8123")
-    assert s["DB_URL"] == f"sqlite:///{(tmp_path / 'd').resolve() / 'mitosis.db'}"
-    assert s["PUBLIC_URL"] == "http://127.0.0.1:8123"
-    assert s["REDIS_URL"] is None and s["S3_URL"] is None and s["BROKER_URL"] is None
-
-
-def test_child_env_drops_external_services(monkeypatch, tmp_path):
-    monkeypatch.setenv("MITO_DB_URL", "postgresql://elsewhere/db")
-    monkeypatch.setenv("MITO_S3_URL", "http://s3")
-    monkeypatch.setenv("MITO_ADMIN_PASSWORD", "kept")
-    env = child_env(embedded_settings(tmp_path, "127.0.0.1:1"), {"EXTRA": "1"})
-    assert env["MITO_DB_URL"].startswith("sqlite:///")
-    assert "MITO_S3_URL" not in env
-    assert env["MITO_ADMIN_PASSWORD"] == "kept" and env["EXTRA"] == "1"
 
 
 def test_config_dir_honours_override_then_xdg(monkeypatch, tmp_path):

@@ -24,10 +24,14 @@ class FakeCoordinator:
         self.fail_next: dict[str, list[int]] = {}  # "METHOD path-prefix" -> statuses to answer first
         self.worker_token = None
         self.worker_removed = False
+        self.removal: str | None = None  # the `removed` reason a removed worker's 401 carries
         self.user_tokens = {"valid-user-token"}
         self.logins: list[dict] = []
         self.registered: list[dict] = []
         self.heartbeats = 0
+        self.features: list[str] = []  # the protocol extensions registration offers (e.g. report_batch)
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every worker-token request
+        self.batch_attempts: list[tuple[int, int | None]] = []  # (task id, attempt) each batch named
         self.unregistered = False
         self._ids = itertools.count(1)
 
@@ -41,7 +45,7 @@ class FakeCoordinator:
             self.tasks[uuid] = {
                 "id": next(self._ids), "uuid": uuid, "timeout": timeout, "upstream_task_uuid": None,
                 "spec": {"args": args, **spec}, "state": "Ready", "exec_state": None, "result": None,
-                "exec_states": [],
+                "exec_states": [], "attempt": 0,
             }  # fmt: skip
             self.queue.append(uuid)
         return uuid
@@ -79,11 +83,18 @@ class FakeCoordinator:
             self.registered.append(json.loads(request.content))
             self.worker_token = "worker-token"
             return _json(
-                200, {"worker_id": str(uuidlib.uuid4()), "token": self.worker_token, "redis_url": None}
-            )
+                200,
+                {
+                    "worker_id": str(uuidlib.uuid4()), "token": self.worker_token, "redis_url": None,
+                    "features": self.features,
+                },
+            )  # fmt: skip
         if token != self.worker_token or self.worker_removed:
-            return _json(401, {"msg": "Wrong credentials"})
+            return _json(
+                401, {"msg": "Wrong credentials", **({"removed": self.removal} if self.removal else {})}
+            )
         with self.lock:
+            self.requests.append((method, path))
             return self.worker_route(request, path, method)
 
     def worker_route(self, request, path, method) -> httpx.Response:
@@ -94,13 +105,12 @@ class FakeCoordinator:
             self.heartbeats += 1
             return _json(200, {"cancel": sorted(self.cancel)})
         if path == "/workers/tasks" and method == "GET":
-            if not self.queue:
-                return httpx.Response(204)
-            task = self.tasks[self.queue.pop(0)]
-            task["state"] = "Running"
-            return _json(200, {k: task[k] for k in ("id", "uuid", "timeout", "upstream_task_uuid", "spec")})
+            task = self.claim()
+            return httpx.Response(204) if task is None else _json(200, task)
         if path == "/workers/tasks" and method == "POST":
             return self.report(json.loads(request.content))
+        if path == "/workers/tasks/batch" and method == "POST" and "report_batch" in self.features:
+            return self.batch(json.loads(request.content))
         parts = path.split("/")
         if len(parts) == 4 and parts[2] == "tasks":
             task = self.tasks.get(parts[3])
@@ -116,6 +126,26 @@ class FakeCoordinator:
         if key not in self.objects:
             return _json(404, {"msg": "not found"})
         return _json(200, {"url": f"{BASE}/store/{key}", "size": len(self.objects[key])})
+
+    def claim(self) -> dict[str, Any] | None:
+        if not self.queue:
+            return None
+        task = self.tasks[self.queue.pop(0)]
+        task["state"] = "Running"
+        task["attempt"] += 1
+        return {k: task[k] for k in ("id", "uuid", "timeout", "upstream_task_uuid", "spec", "attempt")}
+
+    def batch(self, body) -> httpx.Response:
+        """The report_batch extension: each op as a report (stopping at the first refusal), then `next`."""
+        urls = []
+        self.batch_attempts.append((body["id"], body.get("attempt")))
+        for op in body["ops"]:
+            resp = self.report({"id": body["id"], "op": op})
+            if resp.status_code != 200:
+                return resp
+            if json.loads(resp.content).get("url"):
+                urls.append(json.loads(resp.content)["url"])
+        return _json(200, {"urls": urls, "next": self.claim() if body.get("next") else None})
 
     def report(self, body) -> httpx.Response:
         task = next((t for t in self.tasks.values() if t["id"] == body["id"]), None)

@@ -11,36 +11,9 @@ import time
 import fakeredis
 import pytest
 
-from tests.worker_agent.fake import BASE, FakeCoordinator
+from tests.worker_agent.fake import BASE
+from worker_agent import agent as agent_module
 from worker_agent.agent import Agent
-from worker_agent.config import WorkerConfig
-
-
-@pytest.fixture
-def fake():
-    return FakeCoordinator()
-
-
-@pytest.fixture
-def make_agent(fake, tmp_path):
-    agents = []
-
-    def make(**overrides) -> Agent:
-        config = WorkerConfig(
-            coordinator=BASE, user="alice", password="pw", tags=["t"], groups=["g"], polling_interval=0.05,
-            heartbeat_interval=0.05, kill_grace=1.0, work_dir=tmp_path / "work",
-            credential_path=tmp_path / "cred.json",
-        )  # fmt: skip
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        agent = Agent(config, transport=fake.client())
-        agents.append(agent)
-        return agent
-
-    yield make
-    for agent in agents:
-        agent.stopping.set()
-        agent.forced.set()
 
 
 def run_until(agent: Agent, condition, timeout: float = 20.0) -> int | None:
@@ -159,7 +132,10 @@ def test_missing_resource_commits_resource_not_found(fake, make_agent):
     resources = [{"remote_file": {"Attachment": {"key": "nope"}}, "local_path": "x"}]
     uuid = fake.add_task(["true"], resources=resources)
     run_until(make_agent(), committed(fake, uuid))
-    assert fake.ops(uuid) == ["Cancel", {"Commit": {"exit_status": 0, "msg": "ResourceNotFound"}}]
+    assert fake.ops(uuid) == [
+        "Cancel",
+        {"Commit": {"exit_status": 0, "msg": "ResourceNotFound", "detail": "attachment 'nope' not found"}},
+    ]
     assert "FetchResourceNotFound" in fake.tasks[uuid]["exec_states"]
 
 
@@ -169,7 +145,11 @@ def test_resource_path_escaping_the_resource_dir_is_refused(fake, make_agent, lo
     resources = [{"remote_file": {"Attachment": {"key": "k"}}, "local_path": local_path}]
     uuid = fake.add_task(["true"], resources=resources)
     run_until(make_agent(), committed(fake, uuid))
-    assert fake.tasks[uuid]["result"] == {"exit_status": 0, "msg": "ResourceForbidden"}
+    assert fake.tasks[uuid]["result"] == {
+        "exit_status": 0,
+        "msg": "ResourceForbidden",
+        "detail": f"resource path {local_path!r} leaves the resource directory",
+    }
 
 
 def test_heartbeat_cancel_kills_the_task_and_commits_user_cancellation(fake, make_agent):
@@ -239,13 +219,13 @@ def test_watch_without_redis_polls_the_coordinator(fake, make_agent):
     assert fake.tasks[uuid]["result"] == {"exit_status": 0, "msg": None}
 
 
-def test_watch_with_redis_wakes_on_publish(fake, make_agent):
+def test_watch_with_redis_wakes_on_publish(fake, make_agent, monkeypatch):
     watched = fake.add_task(["true"])
     fake.queue.remove(watched)
     uuid = fake.add_task(["true"], watch=[watched, "ExecSpawned"])
     server = fakeredis.FakeServer()
     agent = make_agent(watch_poll_interval=600.0)
-    agent.connect_redis = lambda url: setattr(agent, "redis", fakeredis.FakeRedis(server=server))
+    monkeypatch.setattr(agent_module, "connect_redis", lambda url, skip: fakeredis.FakeRedis(server=server))
     thread = start(agent)
     wait_for(lambda: "Watch" in fake.tasks[uuid]["exec_states"])
     time.sleep(0.3)
@@ -271,7 +251,22 @@ def test_cached_credential_is_reused_and_login_is_retained(fake, make_agent, tmp
     assert len(fake.logins) == 1 and fake.logins[0]["retain"] is True
     run_until(make_agent(password=None), lambda: len(fake.registered) == 2)
     assert len(fake.logins) == 1
-    assert json.loads((tmp_path / "cred.json").read_text()) == {f"{BASE}|alice": "valid-user-token"}
+    assert json.loads((tmp_path / "cred.json").read_text()) == {
+        "users": [{"username": "alice", "token": "valid-user-token", "coordinator": BASE}]
+    }
+
+
+def test_a_cache_in_the_former_agent_format_is_reused_without_login(fake, make_agent, tmp_path):
+    (tmp_path / "cred.json").write_text(json.dumps({f"{BASE}|alice": "valid-user-token"}))
+    run_until(make_agent(password=None), lambda: fake.registered)
+    assert fake.logins == []
+
+
+def test_a_credential_cached_for_another_coordinator_is_not_sent(fake, make_agent, tmp_path):
+    other = {"username": "alice", "token": "valid-user-token", "coordinator": "http://elsewhere"}
+    (tmp_path / "cred.json").write_text(json.dumps({"users": [other]}))
+    run_until(make_agent(), lambda: fake.registered)
+    assert len(fake.logins) == 1
 
 
 def test_wrong_password_exits_with_an_error(fake, make_agent):

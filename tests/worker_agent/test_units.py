@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mito.vocab import ArtifactContentType
+from worker_agent import runner
 from worker_agent.config import load_config, parse_seconds
 from worker_agent.runner import run_command
 from worker_agent.states import ExecState as S
@@ -126,37 +128,46 @@ def test_pack_layout(tmp_path):
     ws = Workspace(tmp_path / "ws").create()
     (ws.result / "r.txt").write_text("r")
     packed = dict(ws.pack(terminal_output=True))
-    assert set(packed) == {"result", "std-log"}
-    assert _names(packed["result"]) == {"result", "result/r.txt"}
-    assert _names(packed["std-log"]) == {"std-log/stdout.log", "std-log/stderr.log"}
-    assert ws.pack(terminal_output=False)[0][0] == "result"
+    assert set(packed) == {ArtifactContentType.Result, ArtifactContentType.StdLog}
+    assert _names(packed[ArtifactContentType.Result]) == {"result", "result/r.txt"}
+    assert _names(packed[ArtifactContentType.StdLog]) == {"std-log/stdout.log", "std-log/stderr.log"}
+    assert ws.pack(terminal_output=False)[0][0] is ArtifactContentType.Result
 
 
-def _run(argv, tmp_path, timeout=10.0, grace=1.0, stop=None):
+def _run(argv, tmp_path, timeout=10.0, grace=1.0, stop=None, on_running=None):
     return run_command(
         argv, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, timeout=timeout, grace=grace,
         stdout=tmp_path / "out", stderr=tmp_path / "err", stop=stop or threading.Event(),
+        on_running=on_running,
     )  # fmt: skip
 
 
-def test_runner_returns_exit_code_and_writes_output_to_files(tmp_path):
+@pytest.fixture(params=["pidfd", "polling"])
+def waits(request, monkeypatch):
+    """The runner's two ways of waiting for the exit: on a pidfd, and Popen's polling where there is none."""
+    if request.param == "polling":
+        monkeypatch.setattr(runner, "_pidfd", lambda pid: None)
+    return request.param
+
+
+def test_runner_returns_exit_code_and_writes_output_to_files(tmp_path, waits):
     outcome = _run(["sh", "-c", "echo out; echo err >&2; exit 7"], tmp_path)
     assert (outcome.exit_status, outcome.timed_out) == (7, False)
     assert (tmp_path / "out").read_text() == "out\n" and (tmp_path / "err").read_text() == "err\n"
 
 
-def test_runner_reports_a_signal_as_negative(tmp_path):
+def test_runner_reports_a_signal_as_negative(tmp_path, waits):
     assert _run(["sh", "-c", "kill -9 $$"], tmp_path).exit_status == -9
 
 
-def test_runner_timeout_kills_a_group_that_ignores_sigterm(tmp_path):
+def test_runner_timeout_kills_a_group_that_ignores_sigterm(tmp_path, waits):
     started = time.monotonic()
     outcome = _run(["sh", "-c", "trap '' TERM; sleep 60 & wait"], tmp_path, timeout=0.5, grace=0.5)
     assert outcome.timed_out and outcome.exit_status == -9
     assert time.monotonic() - started < 5
 
 
-def test_runner_stop_event_ends_the_process(tmp_path):
+def test_runner_stop_event_ends_the_process(tmp_path, waits):
     stop = threading.Event()
     threading.Timer(0.3, stop.set).start()
     outcome = _run(["sleep", "60"], tmp_path, stop=stop)
@@ -165,3 +176,17 @@ def test_runner_stop_event_ends_the_process(tmp_path):
 
 def test_runner_missing_command_is_127(tmp_path):
     assert _run(["/nonexistent/cmd"], tmp_path).exit_status == 127
+
+
+def test_runner_calls_on_running_once_for_a_command_that_outlives_a_tick(tmp_path, waits, monkeypatch):
+    monkeypatch.setattr(runner, "TICK", 0.05)
+    calls: list[None] = []
+    assert _run(["sleep", "1"], tmp_path, on_running=lambda: calls.append(None)).exit_status == 0
+    assert calls == [None]
+
+
+def test_runner_never_calls_on_running_for_a_command_that_ends_within_the_tick(tmp_path, waits, monkeypatch):
+    monkeypatch.setattr(runner, "TICK", 30.0)
+    calls: list[None] = []
+    assert _run(["true"], tmp_path, on_running=lambda: calls.append(None)).exit_status == 0
+    assert calls == []
