@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 # The longest request line (method, URL, version) served; longer is a JSON 414. gunicorn's maximum.
 MAX_REQUEST_LINE = 8190
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# An idle keep-alive connection is closed by its client first: httpx (SDK, CLI, agent) drops one after 5 s.
+# Were the server first (gunicorn's default is 2 s), a request sent just as it closes the connection would
+# fail with "Server disconnected without sending a response".
+KEEPALIVE_S = 30
 
 
 class _Gunicorn(BaseApplication):
@@ -106,6 +110,7 @@ def serve(
         "worker_class": "gthread",
         "threads": 8,
         "graceful_timeout": 30,
+        "keepalive": KEEPALIVE_S,
         "limit_request_line": MAX_REQUEST_LINE,
         "post_fork": die_with_master,
         # app/logs.py writes the access lines (with request id, caller, task and duration); gunicorn's own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import threading
@@ -15,6 +16,21 @@ from tests.helpers import LiveCoordinator, md5_list
 
 def test_live_coordinator_serves_health(live_coordinator):
     assert httpx.get(live_coordinator.url + "/health").json() == {"status": "ok"}
+
+
+def test_an_idle_keep_alive_connection_stays_open_longer_than_clients_keep_it(live_coordinator):
+    """httpx (the SDK, the CLI, the agent) drops an idle connection after 5 s. Had the coordinator closed it
+    sooner (gunicorn's default: 2 s), a request sent as it closed would fail with "Server disconnected
+    without sending a response" (it did, in CI). After 3 s idle the same connection still answers."""
+    conn = http.client.HTTPConnection("127.0.0.1", live_coordinator.port, timeout=10)
+    try:
+        for idle in (3.0, 0.0):
+            conn.request("GET", "/health")  # http.client reconnects only when it closed the socket itself
+            response = conn.getresponse()
+            assert (response.status, json.loads(response.read())) == (200, {"status": "ok"})
+            time.sleep(idle)
+    finally:
+        conn.close()
 
 
 @pytest.mark.integration
