@@ -298,8 +298,31 @@ def contains_all(
         return sa.true()
     if is_postgres():
         return column.op("@>", return_type=sa.Boolean)(sa.cast(wanted, postgresql.ARRAY(sa.Text())))
+    return _json_contains_all(column, wanted, len(wanted))
+
+
+def contains_all_bound(
+    column: QueryableAttribute[Any] | sa.ColumnElement[Any], key: str, *, postgres: bool
+) -> sa.ColumnElement[bool]:
+    """contains_all with the values bound at execution (`contains_all_params(key, values)`): one statement
+    object serves every set of values (built once, its compiled form found by a memoized cache key)."""
+    if postgres:
+        return column.op("@>", return_type=sa.Boolean)(
+            sa.cast(sa.bindparam(key), postgresql.ARRAY(sa.Text()))
+        )
+    return _json_contains_all(column, sa.bindparam(key, expanding=True), sa.bindparam(f"{key}_n"))
+
+
+def contains_all_params(key: str, values: Iterable[str]) -> dict[str, Any]:
+    """The values contains_all_bound(column, key) binds (a non-empty `values`)."""
+    wanted = sorted(set(values))
+    return {key: wanted, f"{key}_n": len(wanted)}
+
+
+def _json_contains_all(column: Any, wanted: Any, count: Any) -> sa.ColumnElement[bool]:
     # One subquery whatever the number of values (an AND of one EXISTS per value grows SQLite's
     # expression tree past its depth limit with a few hundred values).
     each = sa.func.json_each(column).table_valued("value")
     found = sa.select(sa.func.count(sa.distinct(each.c.value))).where(each.c.value.in_(wanted))
-    return found.scalar_subquery() == len(wanted)
+    matched: sa.ColumnElement[bool] = found.scalar_subquery() == count
+    return matched

@@ -51,7 +51,7 @@ from app.errors import InvalidRequest
 from app.models import ActiveTask, ArchivedTask, Campaign, Role, TaskCount, TaskState, User
 from app.models.group import Group
 from app.services import access, lifecycle
-from app.services.task import Filters, filter_conditions, parse_number_filter
+from app.services.task import Filters, parse_number_filter
 from mito.vocab.queries import QUERY_LIMIT_MAX
 
 WINDOW, WINDOW_MIN = 20, 2000
@@ -67,6 +67,8 @@ COUNT_EXACT_MAX = QUERY_LIMIT_MAX
 _ARCHIVED_STATES = frozenset(row.target for row in lifecycle.TRANSITIONS if row.archive)
 _EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # before every task: the window of a range shorter than it
 TaskModel = type[ActiveTask] | type[ArchivedTask]
+Params = dict[str, Any]  # the values a query's statements bind (_shape)
+_Count = int | sa.BindParameter[int]  # a LIMIT or OFFSET: a number, or bound at execution
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class _Part:
     residual: list[sa.ColumnElement[bool]]  # checked row by row
     own_index: bool  # the residual has an index of its own (tags, labels: GIN)
 
-    def ordered(self, wanted: int, *more: sa.ColumnElement[bool], whole: bool = False) -> sa.Select[Any]:
+    def ordered(self, wanted: _Count, *more: sa.ColumnElement[bool], whole: bool = False) -> sa.Select[Any]:
         """The part's first `wanted` rows, walking the ordered index (`whole`: what a page shows of them)."""
         m = self.model
         return (
@@ -138,20 +140,21 @@ class _Part:
             .limit(wanted)
         )
 
-    def windowed(self, wanted: int, size: int, *, whole: bool = False) -> sa.Select[Any]:
-        """The part's first `wanted` matches among its rows no older than the `size`-th newest of its index
-        range (all of a shorter range): the window's end is one subquery, so the part is one statement."""
+    def windowed(self, wanted: _Count, last: _Count, *, whole: bool = False) -> sa.Select[Any]:
+        """The part's first `wanted` matches among its rows no older than the one after the `last` newest
+        of its index range (all of a shorter range): the window's end is one subquery, so the part is one
+        statement."""
         m = self.model
         probe = sa.select(m.created_at).where(*self.base).order_by(m.created_at.desc(), m.id.desc())
-        end = probe.offset(size - 1).limit(1).scalar_subquery()
+        end = probe.offset(last).limit(1).scalar_subquery()
         within = m.created_at >= sa.func.coalesce(end, sa.literal(_EARLIEST, UTCDateTime()))
         return self.ordered(wanted, within, whole=whole)
 
-    def window_end(self, size: int) -> Position | None:
+    def window_end(self, size: int, params: Params) -> Position | None:
         """The position of the size-th row of the index range (None: the range is shorter)."""
         m = self.model
         stmt = sa.select(m.created_at, m.id).where(*self.base).order_by(m.created_at.desc(), m.id.desc())
-        row = db.session.execute(stmt.offset(size - 1).limit(1)).first()
+        row = db.session.execute(stmt.offset(size - 1).limit(1), params).first()
         return None if row is None else Position(row[0], row[1])
 
     def by_filter(self, wanted: int) -> sa.Select[Any]:
@@ -197,18 +200,18 @@ def query_tasks(*, actor: User, filters: Filters) -> TaskPage:
     """One page of the group's tasks matching the filter, newest first (or only their count)."""
     group = access.require_group_role(actor, filters.get("group_name"), Role.Read, admin_exempt=True)
     after = decode_cursor(filters["cursor"]) if filters.get("cursor") else None
+    shape, params = _shape(group, filters, after)
     if filters.get("count"):
-        count, exact = _count(group, filters)
+        count, exact = _count(shape, filters, params)
         return TaskPage(count=count, tasks=[], group_name=group.group_name, exact=exact)
     limit = QUERY_LIMIT_MAX if filters.get("limit") is None else filters["limit"]
     offset = filters.get("offset") or 0
     wanted = offset + limit + 1  # one more than the page: is there a next one?
-    parts = _parts(group, filters, after)
     read: dict[tuple[bool, int], sa.Row[Any]] = {}
     if wanted <= _PROBED_UP_TO:
-        heads = _merged(parts, wanted, read if wanted <= _WHOLE_UP_TO else None)
+        heads = _merged(shape, params, wanted, read if wanted <= _WHOLE_UP_TO else None)
     else:
-        heads = _merged_by_db(parts, wanted, offset)
+        heads = _merged_by_db(_parts(shape), params, wanted, offset)
     page = heads[offset : offset + limit] if wanted <= _PROBED_UP_TO else heads[:limit]
     more = len(heads) > (offset + limit if wanted <= _PROBED_UP_TO else limit)
     tasks = _load(page, group, read)
@@ -216,71 +219,143 @@ def query_tasks(*, actor: User, filters: Filters) -> TaskPage:
     return TaskPage(count=len(tasks), tasks=tasks, group_name=group.group_name, next_cursor=cursor)
 
 
-def _parts(group: Group, filters: Filters, after: Position | None) -> list[_Part]:
-    models: list[TaskModel] = [ActiveTask, ArchivedTask]
-    if filters.get("exit_status") is not None or filters.get("reporter_uuid") is not None:
-        models = [ArchivedTask]  # only archived tasks have an exit status and a reporter
-    states: list[TaskState | None] = list(dict.fromkeys(filters.get("states") or [None]))
+class _Shape(NamedTuple):
+    """What a query's statements depend on besides their bound values: requests of one shape execute the
+    same statement objects (built once, _parts and _walks), so SQLAlchemy finds their compiled form by a
+    memoized cache key and this process builds no SQL per request."""
+
+    postgres: bool
+    archived_only: bool  # an exit status or reporter filter: only archived tasks have them
+    states: tuple[TaskState, ...]  # () for any state
+    cursor: bool
+    creators: bool
+    tags: bool
+    labels: bool
+    priority: str | None  # the comparison's method name; the number is bound
+    exit_status: str | None
+    reporter: bool
+
+
+def _shape(group: Group, filters: Filters, after: Position | None) -> tuple[_Shape, Params]:
+    """The query's shape and the values its statements bind (400 for a malformed number filter)."""
+    params: Params = {"group_id": group.id}
+    numbers: dict[str, str | None] = {}
+    for name in ("priority", "exit_status"):
+        numbers[name] = None
+        if filters.get(name) is not None:
+            numbers[name], params[name] = parse_number_filter(filters[name])
+    for name in ("tags", "labels"):
+        if filters.get(name):
+            params.update(db.contains_all_params(name, filters[name]))
+    if filters.get("creator_usernames"):
+        params["creators"] = list(filters["creator_usernames"])
+    if filters.get("reporter_uuid") is not None:
+        params["reporter"] = filters["reporter_uuid"]
+    if after is not None:
+        params["after_at"], params["after_id"] = after
+    shape = _Shape(
+        postgres=db.is_postgres(),
+        archived_only=numbers["exit_status"] is not None or "reporter" in params,
+        states=tuple(sorted(set(filters.get("states") or ()), key=lambda state: state.value)),
+        cursor=after is not None,
+        creators="creators" in params,
+        tags="tags" in params,
+        labels="labels" in params,
+        priority=numbers["priority"],
+        exit_status=numbers["exit_status"],
+        reporter="reporter" in params,
+    )
+    return shape, params
+
+
+@functools.lru_cache(maxsize=256)
+def _parts(shape: _Shape) -> tuple[_Part, ...]:
+    """The index-ordered streams of a shape, their conditions on bound values (see _shape)."""
+    models: list[TaskModel] = [ArchivedTask] if shape.archived_only else [ActiveTask, ArchivedTask]
     parts = []
     for model in models:
-        # filter_conditions' first condition is the group's; states are each part's own.
-        residual = filter_conditions(model, group, {**filters, "states": None})[1:]
-        own_index = bool(filters.get("tags") or filters.get("labels"))
-        for state in states:
+        residual = _residual(model, shape)
+        for state in shape.states or (None,):
             if model is ArchivedTask and state is not None and state not in _ARCHIVED_STATES:
                 continue
-            base = [model.group_id == group.id]
+            base = [model.group_id == sa.bindparam("group_id")]
             if state is not None:
                 base.append(model.state == state)
-            if after is not None:
-                base.append(sa.tuple_(model.created_at, model.id) < _position(after))
-            parts.append(_Part(model, base, residual, own_index))
-    return parts
+            if shape.cursor:
+                after = sa.tuple_(sa.bindparam("after_at", type_=UTCDateTime()), sa.bindparam("after_id"))
+                base.append(sa.tuple_(model.created_at, model.id) < after)
+            parts.append(_Part(model, base, residual, shape.tags or shape.labels))
+    return tuple(parts)
 
 
-def _merged(parts: list[_Part], wanted: int, read: dict[tuple[bool, int], sa.Row[Any]] | None) -> list[_Head]:
+def _residual(model: TaskModel, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+    """The conditions a part checks row by row: filter_conditions' (task.py), on bound values."""
+    conds: list[sa.ColumnElement[bool]] = []
+    if shape.creators:
+        creators = sa.select(User.id).where(User.username.in_(sa.bindparam("creators", expanding=True)))
+        conds.append(model.creator_id.in_(creators))
+    for name in ("tags", "labels"):
+        if getattr(shape, name):
+            conds.append(db.contains_all_bound(getattr(model, name), name, postgres=shape.postgres))
+    if shape.priority is not None:
+        conds.append(getattr(model.priority, shape.priority)(sa.bindparam("priority")))
+    if shape.exit_status is not None:
+        conds.append(getattr(ArchivedTask.exit_status, shape.exit_status)(sa.bindparam("exit_status")))
+    if shape.reporter:
+        conds.append(ArchivedTask.reporter_uuid == sa.bindparam("reporter", type_=sa.Uuid()))
+    return conds
+
+
+def _merged(
+    shape: _Shape, params: Params, wanted: int, read: dict[tuple[bool, int], sa.Row[Any]] | None
+) -> list[_Head]:
     """The first `wanted` rows of the union: every part's bounded walk in one statement, merged here; a
     part that found fewer than `wanted` in its window is completed on its own (_part_rest). With `read`,
     the walks read what a page shows of each row, kept there by (archived, id)."""
+    parts = _parts(shape)
     if not parts:
         return []
     size = max(WINDOW * wanted, WINDOW_MIN)
-    whole = read is not None
-    selects = [
-        sa.select(
-            (part.windowed(wanted, size, whole=whole) if part.residual else part.ordered(wanted, whole=whole))
-            .add_columns(sa.literal(number).label("part"))
-            .subquery()
-        )
-        for number, part in enumerate(parts)
-    ]
-    stmt = sa.union_all(*selects) if len(selects) > 1 else selects[0]
     found: list[list[_Head]] = [[] for _ in parts]
-    for row in db.session.execute(stmt):
+    values = {**params, "wanted": wanted, "window_last": size - 1}
+    for row in db.session.execute(_walks(shape, read is not None), values):
         head = _Head(row.created_at, row.id, bool(row.archived))
         found[row.part].append(head)
         if read is not None:
             read[(head.archived, head.id)] = row
     heads: list[_Head] = []
     for part, rows in zip(parts, found, strict=True):
-        heads.extend(rows if len(rows) == wanted or not part.residual else _part_rest(part, wanted, rows))
+        complete = len(rows) == wanted or not part.residual
+        heads.extend(rows if complete else _part_rest(part, params, wanted, rows))
     heads.sort(key=lambda h: (h.created_at, h.id), reverse=True)
     return heads[:wanted]
 
 
-def _part_rest(part: _Part, wanted: int, rows: list[_Head]) -> list[_Head]:
+@functools.lru_cache(maxsize=256)
+def _walks(shape: _Shape, whole: bool) -> sa.Executable:
+    """Every part's bounded walk, in one statement (`wanted` and the window's `window_last` bound)."""
+    wanted: sa.BindParameter[int] = sa.bindparam("wanted", type_=sa.Integer())
+    last: sa.BindParameter[int] = sa.bindparam("window_last", type_=sa.Integer())
+    selects = [
+        sa.select(
+            (part.windowed(wanted, last, whole=whole) if part.residual else part.ordered(wanted, whole=whole))
+            .add_columns(sa.literal(number).label("part"))
+            .subquery()
+        )
+        for number, part in enumerate(_parts(shape))
+    ]
+    return sa.union_all(*selects) if len(selects) > 1 else selects[0]
+
+
+def _part_rest(part: _Part, params: Params, wanted: int, rows: list[_Head]) -> list[_Head]:
     """Too few matches in the part's window: complete if the window was its whole range; else take the
     matches through their own index, or walk on."""
-    if part.window_end(max(WINDOW * wanted, WINDOW_MIN)) is None:
+    if part.window_end(max(WINDOW * wanted, WINDOW_MIN), params) is None:
         return rows
-    return _rows(part.by_filter(wanted) if part.own_index else part.ordered(wanted))
+    return _rows(part.by_filter(wanted) if part.own_index else part.ordered(wanted), params)
 
 
-def _position(at: Position) -> sa.ColumnElement[Any]:
-    return sa.tuple_(sa.literal(at.created_at, UTCDateTime()), sa.literal(at.id))
-
-
-def _merged_by_db(parts: list[_Part], wanted: int, offset: int) -> list[_Head]:
+def _merged_by_db(parts: Sequence[_Part], params: Params, wanted: int, offset: int) -> list[_Head]:
     """A deep page: the database merges the parts and skips `offset` rows; only the page comes back."""
     if not parts:
         return []
@@ -293,11 +368,11 @@ def _merged_by_db(parts: list[_Part], wanted: int, offset: int) -> list[_Head]:
         .offset(offset)
         .limit(wanted - offset)
     )
-    return _rows(stmt)
+    return _rows(stmt, params)
 
 
-def _rows(stmt: sa.Select[Any]) -> list[_Head]:
-    return [_Head(at, i, bool(archived)) for at, i, archived in db.session.execute(stmt)]
+def _rows(stmt: sa.Select[Any], params: Params) -> list[_Head]:
+    return [_Head(at, i, bool(archived)) for at, i, archived in db.session.execute(stmt, params)]
 
 
 _ROW_COLUMNS = (
@@ -357,37 +432,30 @@ def _task_row(r: sa.Row[Any], group: Group) -> TaskRow:
 _COUNTED_BY_GROUP_AND_STATE = {"group_name", "states", "count", "limit", "offset", "cursor"}
 
 
-def _count(group: Group, filters: Filters) -> tuple[int, bool]:
+def _count(shape: _Shape, filters: Filters, params: Params) -> tuple[int, bool]:
     """How many tasks match (limit, offset and cursor ignored), and whether that is exact."""
     if all(v is None or k in _COUNTED_BY_GROUP_AND_STATE for k, v in filters.items()):
         stmt = sa.select(sa.func.coalesce(sa.func.sum(TaskCount.count), 0)).where(
-            TaskCount.group_id == group.id
+            TaskCount.group_id == params["group_id"]
         )
         if filters.get("states"):
             stmt = stmt.where(TaskCount.state.in_(filters["states"]))
         return int(db.session.scalar(stmt) or 0), True
     counts = []
-    for conditions in _count_ranges(group, filters):
-        model = conditions[0]
-        capped = sa.select(model.id).where(*conditions[1:]).limit(COUNT_EXACT_MAX + 1).subquery()
-        counts.append(sa.select(sa.func.count()).select_from(capped).scalar_subquery())
+    for part in _count_parts(shape._replace(cursor=False)):
+        capped = sa.select(part.model.id).where(*part.base, *part.residual).limit(COUNT_EXACT_MAX + 1)
+        counts.append(sa.select(sa.func.count()).select_from(capped.subquery()).scalar_subquery())
     if not counts:
         return 0, True
-    parts = [int(n) for n in db.session.execute(sa.select(*counts)).one()]
+    parts = [int(n) for n in db.session.execute(sa.select(*counts), params).one()]
     if any(n > COUNT_EXACT_MAX for n in parts):
         return COUNT_EXACT_MAX, False  # at least this many
     return sum(parts), True
 
 
-def _count_ranges(group: Group, filters: Filters) -> list[list[Any]]:
-    """Each part's conditions (its model first); an exit status `!=N` as its two ranges `<N` and `>N`."""
-    out: list[list[Any]] = []
-    ranges: list[Filters] = [filters]
-    if filters.get("exit_status") is not None:
-        op, n = parse_number_filter(filters["exit_status"])
-        if op == "__ne__":
-            ranges = [{**filters, "exit_status": f"<{n}"}, {**filters, "exit_status": f">{n}"}]
-    for each in ranges:
-        for part in _parts(group, each, None):
-            out.append([part.model, *part.base, *part.residual])
-    return out
+def _count_parts(shape: _Shape) -> list[_Part]:
+    """The parts to count; an exit status `!=N` as its two index ranges `<N` and `>N` (one bound N)."""
+    if shape.exit_status == "__ne__":
+        ranges = [shape._replace(exit_status="__lt__"), shape._replace(exit_status="__gt__")]
+        return [part for each in ranges for part in _parts(each)]
+    return list(_parts(shape))
