@@ -1,0 +1,130 @@
+"""Where one chained commit (POST /workers/tasks/batch: Finish, Commit, next) spends the coordinator's CPU,
+in this process (no HTTP server): the Flask test client drives the whole request on a scratch PostgreSQL
+database; prints the process CPU per request (alternated rounds), the statements one request sends and,
+with --profile, cProfile's top functions.
+
+    .venv/bin/python -m bench.cycle_profile [--requests 300] [--rounds 3] [--profile] [--echo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import os
+import pstats
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.helpers import TEST_JWT_SECRET
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _setup(db_url: str, tasks: int) -> tuple[Any, dict[str, str]]:
+    from app import auth, create_app, migrate
+    from app.services import user as user_service
+
+    migrate.upgrade(db_url)
+    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    with app.app_context():
+        user = user_service.create_user(username="bench", md5_password=auth.md5_bytes("pw"))
+        headers = {"Authorization": f"Bearer {auth.issue_user_token(user)}"}
+    client = app.test_client()
+    resp = client.post("/workers", json={"tags": [], "groups": []}, headers=headers)
+    worker = {"Authorization": f"Bearer {resp.get_json()['token']}"}
+    body = {"group_name": "bench", "task_spec": {"args": ["true"]}}
+    first = client.post("/tasks", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    with sa.create_engine(db_url).begin() as conn:  # the rest as the first, in SQL (same bucket)
+        conn.execute(
+            sa.text(
+                """INSERT INTO active_tasks (creator_id, group_id, task_id, uuid, tags, labels, tags_key,
+                       state, timeout, priority, spec, lost_count, attempt, cancel_requested, created_at,
+                       updated_at)
+                   SELECT creator_id, group_id, task_id + g, gen_random_uuid(), tags, labels, tags_key, state,
+                       timeout, priority, spec, 0, 0, false, created_at, updated_at
+                   FROM active_tasks, generate_series(1, :n) g"""
+            ),
+            {"n": tasks},
+        )
+    return app, worker
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--echo", action="store_true", help="log one request's statements (cache hits)")
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args(argv)
+    from app.config import normalise_db_url
+
+    name = f"mito_cycles_{os.getpid()}"
+    admin = sa.create_engine(normalise_db_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    db_url = normalise_db_url(PG_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        app, worker = _setup(db_url, args.requests * (args.rounds + 1) + 500)
+        client = app.test_client()
+        task = client.get("/workers/tasks", headers=worker).get_json()
+        count, texts = [0], []
+
+        def counter(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            count[0] += 1
+            texts.append(statement)
+
+        def cycle() -> None:
+            nonlocal task
+            body = {"id": task["id"], "ops": ["Finish", {"Commit": {"exit_status": 0, "msg": None}}],
+                    "next": True, "attempt": task["attempt"]}  # fmt: skip
+            resp = client.post("/workers/tasks/batch", json=body, headers=worker)
+            assert resp.status_code == 200, resp.text
+            task = resp.get_json()["next"]
+
+        for _ in range(20):
+            cycle()
+        sa.event.listen(sa.Engine, "before_cursor_execute", counter)
+        if args.echo:  # SQLAlchemy's log: "[cached since ...]" (compile cache hit) or "[generated in ...]"
+            logging.basicConfig()
+            logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+        cycle()
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+        sa.event.remove(sa.Engine, "before_cursor_execute", counter)
+        print(f"statements per chained commit: {count[0]}")
+        for text in texts:
+            print("  ", " ".join(text.split())[:200])
+        cpu = []
+        for _ in range(args.rounds):
+            start = time.process_time()
+            for _ in range(args.requests):
+                cycle()
+            cpu.append((time.process_time() - start) * 1000 / args.requests)
+        print("CPU per chained commit (ms): " + ", ".join(f"{c:.2f}" for c in cpu))
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(args.requests):
+                cycle()
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(args.top)
+            stats.sort_stats("tottime").print_stats(args.top)
+            print(out.getvalue())
+    finally:
+        from app.db import _engines
+
+        for engine in _engines.values():
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
