@@ -27,7 +27,7 @@ import os
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -82,35 +82,76 @@ def _upsert(model: type, keys: dict[str, Any], column: str, delta: float) -> Non
     deltas[row] = deltas.get(row, 0) + delta
 
 
+_Batch = tuple[type, tuple[str, ...], str]  # (model, its key columns, counted column): one upsert
+_upserts: dict[tuple[str, tuple[_Batch, ...]], tuple[sa.Executable, ...]] = {}
+
+
 @sa.event.listens_for(db.SessionFactory, "before_commit")
 def _write_deltas(session: sa.orm.Session) -> None:
-    # One multi-row upsert per counted column (a claim's or a commit's counters: 2 upserts, not 3-4), sent
-    # as one statement on PostgreSQL.
-    # Rows in one order everywhere (table, then key), so concurrent commits never wait on each other in a
-    # cycle.
+    # One upsert per counted column (a claim's or a commit's counters: 2 upserts, not 3-4), sent as one
+    # statement on PostgreSQL; rows in one order everywhere (table, then key), so concurrent commits never
+    # wait on each other in a cycle. The statement is built once per shape (_upsert_statements): its rows
+    # are bound parameters (arrays on PostgreSQL), so a commit compiles nothing.
     deltas: dict[_Row, float] = session.info.pop(_DELTAS, {})
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    batches: dict[tuple[type, tuple[str, ...], str], list[dict[str, Any]]] = {}
+    batches: dict[_Batch, list[dict[str, Any]]] = {}
     for (model, keys, column), delta in sorted(
         deltas.items(), key=lambda item: (item[0][0].__name__, item[0][1])
     ):
         if delta:
             names = tuple(k for k, _ in keys)
             batches.setdefault((model, names, column), []).append({**dict(keys), column: delta})
-    upserts = []
-    for (model, names, column), rows in batches.items():
-        stmt = insert(model).values(rows)
-        added = {column: getattr(model, column) + stmt.excluded[column]}
-        upserts.append(stmt.on_conflict_do_update(index_elements=list(names), set_=added))
-    if upserts and insert is postgresql.insert:
-        # PostgreSQL: one statement, the other upserts as data-modifying CTEs of the first (every
-        # transaction writes them in the same statement shape, so in the same order).
-        first, *others = upserts
-        for n, other in enumerate(others):
-            first = first.add_cte(other.cte(f"counted_{n}"))
-        upserts = [first]
-    for upsert in upserts:
-        session.execute(upsert)
+    if not batches:
+        return
+    dialect = session.get_bind().dialect.name
+    upserts = _upsert_statements(dialect, tuple(batches))
+    if dialect == "postgresql":
+        params = {
+            f"b{n}_{c}": [row[c] for row in rows]
+            for n, ((_, names, column), rows) in enumerate(batches.items())
+            for c in (*names, column)
+        }
+        session.connection().execute(upserts[0], params)
+        return
+    for upsert, rows in zip(upserts, batches.values(), strict=True):  # SQLite: one upsert per batch
+        session.connection().execute(upsert, rows)
+
+
+def _upsert_statements(dialect: str, shape: tuple[_Batch, ...]) -> tuple[sa.Executable, ...]:
+    """The counters' upsert for batches of this shape, built once: on PostgreSQL one statement whose rows
+    are arrays (`b{n}_{column}`, unnested), the other batches as data-modifying CTEs of the first (every
+    transaction writes them in the same statement shape, so in the same order); on SQLite one upsert per
+    batch, executed with its rows (executemany)."""
+    key = (dialect, shape)
+    if key not in _upserts:
+        postgres = dialect == "postgresql"
+        upserts: list[Any] = []
+        for n, (model, names, column) in enumerate(shape):
+            table = cast(sa.Table, getattr(model, "__table__"))  # noqa: B009 (typed as a model class)
+            cols = (*names, column)
+            stmt: Any
+            if postgres:
+                arrays = [
+                    sa.func.unnest(sa.bindparam(f"b{n}_{c}", type_=postgresql.ARRAY(_plain(table.c[c].type))))
+                    for c in cols
+                ]
+                stmt = postgresql.insert(table).from_select(cols, sa.select(*arrays))
+            else:
+                stmt = sqlite.insert(table).values({c: sa.bindparam(c) for c in cols})
+            added = {column: table.c[column] + stmt.excluded[column]}
+            upserts.append(stmt.on_conflict_do_update(index_elements=list(names), set_=added))
+        if postgres:
+            first, *others = upserts
+            for n, other in enumerate(others):
+                first = first.add_cte(other.cte(f"counted_{n}"))
+            _upserts[key] = (first,)
+        else:
+            _upserts[key] = tuple(upserts)
+    return _upserts[key]
+
+
+def _plain(type_: Any) -> Any:
+    """A column's type as the database stores it (an IntEnumType's integer), for an array of its values."""
+    return getattr(type_, "impl_instance", type_)
 
 
 @sa.event.listens_for(db.SessionFactory, "after_soft_rollback")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine.default import CACHE_HIT
 
 from app import auth, db
 from app.errors import InvalidRequest
@@ -77,3 +78,37 @@ def test_a_rolled_back_transaction_leaves_the_counters_alone(alice):
     task.submit_task(actor=alice, req={"group_name": "alice", "timeout": 60, "task_spec": {"args": ["y"]}})
     assert _submissions() == 1
     assert db.session.scalar(sa.select(sa.func.sum(TaskCount.count))) == 1
+
+
+def test_the_counters_upsert_is_built_once_and_sums_any_number_of_rows(alice):
+    """The counters' upsert binds its rows (arrays on PostgreSQL): a transaction of another row count
+    reuses the compiled statement (SQLAlchemy's compile cache hits) and writes each row's sum."""
+    hits: list[object] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        if "INSERT INTO metric_counters" in statement:
+            hits.append(context.cache_hit)
+
+    engine = db.session.get_bind()
+    first = task.submit_task(
+        actor=alice, req={"group_name": "alice", "timeout": 60, "task_spec": {"args": ["a"]}}
+    )
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        task.submit_task(
+            actor=alice, req={"group_name": "alice", "timeout": 60, "task_spec": {"args": ["b"]}}
+        )
+        task.cancel_task(actor=alice, task_uuid=first.uuid)  # two task_counts rows: Ready -1, Cancelled +1
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    assert hits and all(hit is CACHE_HIT for hit in hits), hits
+    group_id = first.group_id
+    counts = dict(
+        db.session.execute(
+            sa.select(TaskCount.state, sa.func.sum(TaskCount.count))
+            .where(TaskCount.group_id == group_id)
+            .group_by(TaskCount.state)
+        ).all()
+    )
+    assert counts[TaskState.Ready] == 1 and counts[TaskState.Cancelled] == 1
+    assert _submissions() == 2
