@@ -118,6 +118,13 @@ class Actor:
         return self.user.admin
 
 
+@functools.cache
+def _user_named() -> sa.Select[User]:
+    """The user by name, the name bound at execution: built once, as every user request runs it (its
+    compiled form is then found by a memoized cache key)."""
+    return sa.select(User).where(User.username == sa.bindparam("username"))
+
+
 def load_user(claims: dict) -> User:
     """The user behind verified JWT claims: 401 if wrong kind, unknown or stale; 403 if not Active.
 
@@ -125,7 +132,7 @@ def load_user(claims: dict) -> User:
     """
     if claims.get("kind") != "user":
         raise Unauthorized()
-    user = db.session.scalar(sa.select(User).where(User.username == claims.get("sub")))
+    user = db.session.scalar(_user_named(), {"username": claims.get("sub")})
     if user is None:
         raise WrongCredentials()
     if user.state != UserState.Active:  # said before the signature: a locked user learns why (403)

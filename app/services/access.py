@@ -9,6 +9,7 @@ group is 404; a group named in a request body that does not exist is 400; a miss
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_mod
 from collections.abc import Iterable
 
@@ -73,15 +74,24 @@ def require_role(user: User, group: Group, minimum: Role, *, admin_exempt: bool 
     return role
 
 
+@functools.cache
+def _group_with_role() -> sa.Select[Group, Role]:
+    """The named group with the user's role in it (outer join), both bound at execution: built once, as
+    most requests run it (its compiled form is then found by a memoized cache key)."""
+    member = sa.and_(UserGroup.group_id == Group.id, UserGroup.user_id == sa.bindparam("user_id"))
+    return (
+        sa.select(Group, UserGroup.role)
+        .outerjoin(UserGroup, member)
+        .where(Group.group_name == sa.bindparam("group_name"))
+    )
+
+
 def require_group_role(user: User, name: str | None, minimum: Role, *, admin_exempt: bool = False) -> Group:
     """The named group (default: the user's personal group), 404 if missing, 403 below `minimum`.
 
     One statement: the group with the user's role in it (outer join)."""
     name = name or user.username
-    member = sa.and_(UserGroup.group_id == Group.id, UserGroup.user_id == user.id)
-    row = db.session.execute(
-        sa.select(Group, UserGroup.role).outerjoin(UserGroup, member).where(Group.group_name == name)
-    ).first()
+    row = db.session.execute(_group_with_role(), {"user_id": user.id, "group_name": name}).first()
     if row is None:
         raise NotFound(f"Group {name} not found")
     group, role = row
