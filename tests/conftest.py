@@ -28,14 +28,29 @@ def pytest_report_header(config):
     return f"mitosis test database backend: {BACKEND}"
 
 
+def backend_independent(item) -> bool:
+    """True for a test whose outcome cannot depend on MITO_TEST_DB: marked `backend_independent`, or one that
+    uses no test database (neither `db_url` nor anything built on it, such as `app`, among its fixtures) in a
+    module that never reads BACKEND. Such a test runs once, in the PostgreSQL pass of `make test`."""
+    if item.get_closest_marker("backend_independent"):
+        return True
+    module = getattr(item, "module", None)
+    return "db_url" not in getattr(item, "fixturenames", ("db_url",)) and not hasattr(module, "BACKEND")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked postgres_only are deselected when the suite runs on SQLite (MITO_TEST_DB=sqlite)."""
+    """On SQLite (MITO_TEST_DB=sqlite): tests marked postgres_only are deselected, and backend-independent
+    tests are skipped (they ran, identically, in the PostgreSQL pass)."""
     if BACKEND != "sqlite":
         return
     dropped = [item for item in items if item.get_closest_marker("postgres_only")]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
+    skip = pytest.mark.skip(reason="backend independent: runs once, in the PostgreSQL pass of `make test`")
+    for item in items:
+        if backend_independent(item):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
