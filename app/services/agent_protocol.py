@@ -226,8 +226,13 @@ def _commit_core(
     """Apply a plain commit in SQL (lifecycle.commit_core), locking the worker and the task's row only:
     the worker, locked; None (nothing written) when the lifecycle needs the ORM path or the worker is
     shutting down (its removal follows the commit: `_commit`). 404 as `_lock_held`."""
-    holder = _lock_worker(worker)
-    held = _require_held(holder, lifecycle.lock_held_row(task_id), task_id, attempt)
+    both = lifecycle.lock_worker_and_held_row(worker, task_id)
+    if both is None:  # the worker or the task is gone: which one, and its 401 or 404
+        holder = _lock_worker(worker)
+        held = _require_held(holder, lifecycle.lock_held_row(task_id), task_id, attempt)
+    else:
+        holder = auth.check_worker(worker.uuid, both[0])
+        held = _require_held(holder, both[1], task_id, attempt)
     if holder.state == WorkerState.GracefulShutdown:
         return None
     events = [Event.Finish if isinstance(op, Finish) else Event.AgentCancel for op in ops[:-1]]

@@ -45,21 +45,39 @@ from app.services.claim_sql import Claimed
 def _candidate_buckets(worker: Worker) -> tuple[list[tuple[int, str]], bool]:
     """(group_id, tags_key) of the buckets this worker may take tasks from, and whether a delayed retry is
     due (the probe of ix_active_tasks_retry_at rides along in the same statement: a row of NULLs)."""
-    eligible = sa.select(GroupWorker.group_id).where(
-        GroupWorker.worker_id == worker.id, GroupWorker.role >= Role.Write
-    )
-    stmt = sa.select(TaskBucket.group_id, TaskBucket.tags_key, TaskBucket.tags).where(
-        TaskBucket.group_id.in_(eligible)
-    )
-    due = sa.select(sa.null(), sa.null(), sa.null()).where(sa.exists(_due_retries().with_only_columns(1)))
-    if db.is_postgres():
-        stmt = stmt.where(
-            TaskBucket.tags.op("<@")(sa.cast(sorted(set(worker.tags)), postgresql.ARRAY(sa.Text())))
-        )
-    rows: list[Any] = list(db.session.execute(sa.union_all(stmt, due)))  # typed by its first part
-    mine = None if db.is_postgres() else set(worker.tags)
+    postgres = db.is_postgres()
+    params: dict[str, Any] = {"w": worker.id, "now": db.utcnow()}
+    if postgres:
+        params["tags"] = sorted(set(worker.tags))
+    rows: list[Any] = list(db.session.connection().execute(_bucket_search(postgres), params))
+    mine = None if postgres else set(worker.tags)
     buckets = [(g, k) for g, k, tags in rows if g is not None and (mine is None or set(tags) <= mine)]
     return buckets, any(g is None for g, _, _ in rows)
+
+
+_bucket_searches: dict[bool, sa.CompoundSelect[Any]] = {}
+
+
+def _bucket_search(postgres: bool) -> sa.CompoundSelect[Any]:
+    """The bucket search of `_candidate_buckets`, built once per dialect (bound: w, now, tags)."""
+    if postgres not in _bucket_searches:
+        eligible = sa.select(GroupWorker.group_id).where(
+            GroupWorker.worker_id == sa.bindparam("w"), GroupWorker.role >= Role.Write
+        )
+        stmt = sa.select(TaskBucket.group_id, TaskBucket.tags_key, TaskBucket.tags).where(
+            TaskBucket.group_id.in_(eligible)
+        )
+        if postgres:
+            tags = sa.bindparam("tags", type_=postgresql.ARRAY(sa.Text()))
+            stmt = stmt.where(TaskBucket.tags.op("<@")(tags))
+        due = sa.select(ActiveTask.id).where(
+            ActiveTask.retry_at <= sa.bindparam("now", type_=ActiveTask.retry_at.type),
+            ActiveTask.state == TaskState.Pending,
+        )
+        _bucket_searches[postgres] = sa.union_all(
+            stmt, sa.select(sa.null(), sa.null(), sa.null()).where(sa.exists(due))
+        )
+    return _bucket_searches[postgres]
 
 
 def _bucket_head(group_id: int, key: str) -> sa.Select[int, int, int, str]:

@@ -61,6 +61,7 @@ from app.services.lifecycle_rows import lock_held_row as lock_held_row
 from app.services.lifecycle_rows import lock_task as lock_task
 from app.services.lifecycle_rows import lock_tasks as lock_tasks
 from app.services.lifecycle_rows import lock_worker as lock_worker
+from app.services.lifecycle_rows import lock_worker_and_held_row as lock_worker_and_held_row
 from app.services.lifecycle_rows import set_tags as set_tags
 from mito.vocab import Notice, NoticeKind
 from mito.vocab.retries import AttemptEnd

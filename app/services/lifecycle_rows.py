@@ -7,7 +7,7 @@ these names and callers use them from there. Nothing here assigns a task's state
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -96,6 +96,48 @@ def lock_held_row(task_id: int) -> sa.Row[Any] | None:
     if db.is_postgres():
         stmt = stmt.with_for_update()
     return db.session.connection().execute(stmt).one_or_none()
+
+
+def lock_worker_and_held_row(worker: Worker | WorkerIdentity, task_id: int) -> tuple[Worker, Any] | None:
+    """`lock_worker` and `lock_held_row` in one statement: the worker (ORM, with its creator) and the task's
+    row (the same columns), both locked, the worker first (PostgreSQL locks the rows of `FOR UPDATE OF
+    workers, active_tasks` in that order: the documented lock order holds); None when either is missing
+    (the caller then takes them one at a time to say which). SQLite (writers serialised) reads the same."""
+    active = cast(sa.Table, ActiveTask.__table__)
+    stmt = _worker_and_held.get(db.is_postgres())
+    if stmt is None:
+        stmt = (
+            sa.select(Worker, *(active.c[c].label(f"t_{c}") for c in _HELD_COLUMNS))
+            .join(active, active.c.id == sa.bindparam("tid"))
+            .where(Worker.uuid == sa.bindparam("wu"))
+            .execution_options(populate_existing=True)
+        )
+        if db.is_postgres():
+            stmt = stmt.with_for_update(of=[Worker, active])
+        _worker_and_held[db.is_postgres()] = stmt
+    row = db.session.execute(stmt, {"tid": task_id, "wu": worker.uuid}).one_or_none()
+    if row is None:
+        return None
+    held = _HeldRow(*(row._mapping[f"t_{c}"] for c in _HELD_COLUMNS))
+    return row[0], held
+
+
+_worker_and_held: dict[bool, sa.Select[Any]] = {}
+
+
+class _HeldRow(NamedTuple):
+    """A held task's locked columns (_HELD_COLUMNS), as lock_held_row's row shows them."""
+
+    id: int
+    uuid: Any
+    state: TaskState
+    assigned_worker: int | None
+    attempt: int
+    group_id: int
+    downstream_task_uuid: Any
+    cancel_requested: bool
+    retry_policy: Any
+    retry_count: int
 
 
 def lock_tasks(*conditions: sa.ColumnElement[bool]) -> list[ActiveTask]:

@@ -237,6 +237,7 @@ def test_the_hot_routes_tell_a_removed_worker_why_without_a_lookup(client, alice
         client.get("/workers/tasks", headers=worker),
         client.post("/workers/tasks", json={"id": task_id, "op": "Finish"}, headers=worker),
         _batch(client, worker, task_id, ["Finish"]),
+        _batch(client, worker, task_id, ["Finish", {"Commit": {"exit_status": 0, "msg": None}}], next=True),
     ):
         assert resp.status_code == 401
         assert resp.get_json()["removed"] == "force shutdown"
@@ -257,6 +258,8 @@ def test_the_hot_routes_refuse_a_worker_whose_creator_is_locked(client, alice, a
         db.session.remove()
     assert client.get("/workers/tasks", headers=worker).status_code == 403
     assert _batch(client, worker, task_id, ["Finish"]).status_code == 403
+    commit = ["Finish", {"Commit": {"exit_status": 0, "msg": None}}]  # the hot path's one lock statement
+    assert _batch(client, worker, task_id, commit, next=True).status_code == 403
 
 
 def test_a_chained_commit_writes_each_row_once(client, alice, app):
@@ -297,13 +300,13 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
         assert len(deletes) == 1 and deletes[0].startswith("WITH gone AS (DELETE FROM active_tasks")
         assert "INSERT INTO archived_tasks" in deletes[0]
         # The plain commit in SQL (lifecycle.commit_core): the attempt's close rides in the archive, and
-        # the task lock reads the columns the commit needs, not the row (the archive copies it in SQL).
+        # the worker and its task are locked by one statement, worker first (FOR UPDATE OF lists them in
+        # that order), reading the columns the commit needs, not the task's row (the archive copies it).
         assert "UPDATE task_attempts" in deletes[0] and count("UPDATE task_attempts") == 1
-        (lock,) = [
-            s for s in statements if s.startswith("SELECT") and "FROM active_tasks" in s and "FOR UPDATE" in s
-        ]
+        (lock,) = [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s]
+        assert lock.endswith("FOR UPDATE OF workers, active_tasks")
         assert "active_tasks.spec" not in lock and "downstream_task_uuid" in lock
-        assert len(statements) == 6  # worker lock, task lock, archive, bucket search, claim, counters
+        assert len(statements) == 5  # worker and task lock, archive, bucket search, claim, counters
         assert [s for s in statements if "INSERT INTO task_counts" in s] == [
             s for s in statements if "INSERT INTO metric_counters" in s
         ]
