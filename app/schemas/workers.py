@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -180,6 +181,13 @@ def _submit(body: dict[str, Any]) -> ReportOp:
     return Submit(task=body)
 
 
+@functools.cache
+def _op_schema(schema: type[Schema]) -> Schema:
+    """One instance per op body schema, made at its first use (a load keeps no state in its schema): not
+    one per op of every report, the agent's hottest request."""
+    return schema()
+
+
 class ReportTaskOpField(fields.Field[Any]):
     """ReportTaskOp, loaded as the agent protocol's typed op.
 
@@ -218,7 +226,7 @@ class ReportTaskOpField(fields.Field[Any]):
         if not isinstance(body, dict):
             raise ValidationError(f"{kind} must be an object.")
         schema, build = self.OBJECT_OPS[kind]
-        return build(schema().load(body))
+        return build(_op_schema(schema).load(body))
 
 
 class ReportTaskReq(BodySchema):
