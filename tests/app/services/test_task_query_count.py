@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.builders import Sched
+from tests.conftest import Users
+
 FILTERS = [
     {},
     {"states": ["Ready"]},
@@ -33,8 +36,26 @@ FILTERS = [
 
 
 @pytest.fixture
-def spread(sched, alice, bob, client):
-    """Twelve tasks by two creators: archived with exit status 0..3 (tag t), Ready and Running (tag u)."""
+def clean_db():
+    """No per-test cleaning (tests/conftest.py): every test here only reads the module's `spread`."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def spread(app) -> dict[str, dict[str, str]]:
+    """Twelve tasks by two creators: archived with exit status 0..3 (tag t), Ready and Running (tag u).
+
+    Built once for the module on emptied tables (the tests only query them); returns the users' headers.
+    """
+    from app.services import throttle
+    from tests.conftest import _clean_tables
+
+    _clean_tables(app)
+    throttle.reset()
+    users = Users(app)
+    client = app.test_client()
+    sched = Sched(client, users)
+    alice, bob = (users.headers(users.create(name)) for name in ("alice", "bob"))
     resp = client.put("/groups/alice/users", json={"relations": {"bob": "Write"}}, headers=alice)
     assert resp.status_code < 300, resp.get_json()
     worker = sched.register(alice, tags=["t"])
@@ -47,6 +68,12 @@ def spread(sched, alice, bob, client):
     for i in range(4):
         sched.submit(bob if i % 2 else alice, "alice", tags=["u"], labels=["odd", "ready"], priority=i)
     sched.fetch(runner)  # one of them Running
+    return {"alice": alice, "bob": bob}
+
+
+@pytest.fixture
+def alice(spread) -> dict[str, str]:
+    return spread["alice"]
 
 
 def _query(client, headers, **body):
