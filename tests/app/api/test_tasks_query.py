@@ -251,3 +251,23 @@ def test_query_count_by_group_and_state_reads_the_counters(mixed, alice, client)
     assert _query(client, alice, count=True, states=["Finished", "Ready"])["count"] == 9
     assert _query(client, alice, count=True, tags=["t"], states=["Finished"])["count"] == 6
     assert _query(client, alice, count=True, exit_status="0")["count"] == 6
+
+
+def test_query_statements_built_once_per_shape_with_each_requests_values(populated, alice, client):
+    """Requests of one filter shape run the statement built for the first (values bound at execution),
+    and each answers by its own values."""
+    from app.services import task_query
+
+    task_query._walks.cache_clear()
+    assert _uuids(_query(client, alice, labels=["ok"], priority=">=1")) == [populated["ok"]]
+    built = task_query._walks.cache_info().misses
+    assert _uuids(_query(client, alice, labels=["fail"], priority=">=1")) == [populated["fail"]]
+    assert _uuids(_query(client, alice, labels=["batch", "killed"], priority=">=1")) == [populated["killed"]]
+    assert _uuids(_query(client, alice, labels=["batch"], priority=">=7")) == [
+        populated[n] for n in ("killed", "fail")
+    ]
+    assert task_query._walks.cache_info().misses == built
+    page = _query(client, alice, labels=["batch"], priority=">=0", limit=1)
+    rest = _query(client, alice, labels=["batch"], priority=">=0", cursor=page["next_cursor"])
+    order = ["low", "running", "killed", "fail", "ok"]
+    assert _uuids(page) + _uuids(rest) == [populated[n] for n in order]
