@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class AgentContext:
     files: httpx.Client  # for presigned URLs: no base URL, no token
     watchdog: Watchdog = field(default_factory=Watchdog)  # kills task groups if the agent is killed
     wants_next: Callable[[], bool] = lambda: True  # whether a commit may claim the next task
+    # The agent's environment for its commands, without MITO_* keys (its password among them): read and
+    # encoded once, not per task (35 variables cost ~30 us of CPU per command to decode and re-encode).
+    inherited_env: dict[bytes, bytes] = field(default_factory=lambda: inherited_env())
 
     @property
     def outbox(self) -> Outbox:
@@ -78,6 +82,11 @@ class AgentContext:
     def announce(self, run: TaskRun, state: ExecState) -> None:
         """Announce an exec state reached inside a step (e.g. ExecSpawned)."""
         self.announcer.announce(run, state)
+
+
+def inherited_env() -> dict[bytes, bytes]:
+    """The environment an agent hands its commands: its own, without MITO_* keys, as bytes."""
+    return {k: v for k, v in os.environb.items() if not k.startswith(b"MITO_")}
 
 
 END = None  # `Then.next` of the last step

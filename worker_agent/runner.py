@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def kill_group(pgid: int, sig: int) -> bool:
 def run_command(
     argv: list[str],
     *,
-    env: dict[str, str],
+    env: Mapping[str, str] | Mapping[bytes, bytes],
     cwd: Path | None = None,
     timeout: float,
     grace: float,

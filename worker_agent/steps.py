@@ -125,15 +125,16 @@ def wait_watch(ctx: AgentContext, run: TaskRun) -> Outcome:
 def exec_command(ctx: AgentContext, run: TaskRun) -> Outcome:
     """Run the command in its own process group until it exits, times out, or is cancelled."""
     ws = run.workspace
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MITO_")}
-    env.update({str(k): str(v) for k, v in (run.spec.get("envs") or {}).items()})
-    env.update(ctx.config.task_env)  # the slot's own devices (--gpus) win over the task's envs
-    env.update(
+    own = {str(k): str(v) for k, v in (run.spec.get("envs") or {}).items()}
+    own.update(ctx.config.task_env)  # the slot's own devices (--gpus) win over the task's envs
+    own.update(
         MITO_RESULT_DIR=str(ws.result), MITO_EXEC_DIR=str(ws.exec), MITO_RESOURCE_DIR=str(ws.resource),
         MITO_TASK_UUID=run.uuid, MITO_NEW_TASK=str(ws.new_task),
     )  # fmt: skip
     if run.task.get("upstream_task_uuid"):
-        env["MITO_UPSTREAM_TASK_UUID"] = str(run.task["upstream_task_uuid"])
+        own["MITO_UPSTREAM_TASK_UUID"] = str(run.task["upstream_task_uuid"])
+    # The agent's environment (MITO_* left out) was read and encoded once, when the agent started.
+    env = {**ctx.inherited_env, **{os.fsencode(k): os.fsencode(v) for k, v in own.items()}}
     files = {OutputStream.stdout: ws.stdout, OutputStream.stderr: ws.stderr}
     shipper = OutputShipper(ctx.link.api, run.id, files)
 
