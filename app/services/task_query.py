@@ -8,7 +8,9 @@ the parts are merged; a first page at a million stored tasks reads a few dozen i
 are read in one statement (a UNION ALL of each part's bounded walk), which for pages up to _WHOLE_UP_TO
 reads what the page shows of each row too (with the creator's and the campaign's names); larger pages
 read positions first and the page's rows from both tables in one more statement. With the token's user
-and the group with the caller's role, a first page is 3 statements whatever the filter.
+and the group with the caller's role, a first page is 3 statements whatever the filter. The statements
+are built once per shape of the filter (_Shape: which filters, their operators, the states, a cursor)
+on bound parameters, and each request executes them with its own values (no SQL built per request).
 
 The other filters (tags, labels, priority, creators, exit status) are checked on the rows as the part walks
 its index, which finds a page quickly when the filter matches often. When it matches seldom, a walk could
