@@ -231,8 +231,9 @@ def _commit_core(
         holder = _lock_worker(worker)
         held = _require_held(holder, lifecycle.lock_held_row(task_id), task_id, attempt)
     else:
-        holder = auth.check_worker(worker.uuid, both[0])
-        held = _require_held(holder, both[1], task_id, attempt)
+        locked, creator_state, row = both
+        holder = auth.check_worker(worker.uuid, locked, creator_state)
+        held = _require_held(holder, row, task_id, attempt)
     if holder.state == WorkerState.GracefulShutdown:
         return None
     events = [Event.Finish if isinstance(op, Finish) else Event.AgentCancel for op in ops[:-1]]

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import db
 from app.auth import WorkerIdentity
 from app.db import utcnow
-from app.models import ActiveTask, TaskBucket, TaskState, Worker, tags_key
+from app.models import ActiveTask, TaskBucket, TaskState, User, UserState, Worker, tags_key
 
 # ---------------------------------------------------------------- tags and the bucket index
 
@@ -98,18 +98,23 @@ def lock_held_row(task_id: int) -> sa.Row[Any] | None:
     return db.session.connection().execute(stmt).one_or_none()
 
 
-def lock_worker_and_held_row(worker: Worker | WorkerIdentity, task_id: int) -> tuple[Worker, Any] | None:
-    """`lock_worker` and `lock_held_row` in one statement: the worker (ORM, with its creator) and the task's
-    row (the same columns), both locked, the worker first (PostgreSQL locks the rows of `FOR UPDATE OF
-    workers, active_tasks` in that order: the documented lock order holds); None when either is missing
-    (the caller then takes them one at a time to say which). SQLite (writers serialised) reads the same."""
+def lock_worker_and_held_row(
+    worker: Worker | WorkerIdentity, task_id: int
+) -> tuple[Worker, UserState, Any] | None:
+    """`lock_worker` and `lock_held_row` in one statement: the worker (ORM, its creator not loaded), its
+    creator's state and the task's row (the same columns), both rows locked, the worker first (PostgreSQL
+    locks the rows of `FOR UPDATE OF workers, active_tasks` in that order: the documented lock order
+    holds); None when either is missing (the caller then takes them one at a time to say which). SQLite
+    (writers serialised) reads the same."""
     active = cast(sa.Table, ActiveTask.__table__)
     stmt = _worker_and_held.get(db.is_postgres())
     if stmt is None:
         stmt = (
-            sa.select(Worker, *(active.c[c].label(f"t_{c}") for c in _HELD_COLUMNS))
+            sa.select(Worker, User.state, *(active.c[c].label(f"t_{c}") for c in _HELD_COLUMNS))
+            .join(User, User.id == Worker.creator_id)
             .join(active, active.c.id == sa.bindparam("tid"))
             .where(Worker.uuid == sa.bindparam("wu"))
+            .options(orm.lazyload(Worker.creator))
             .execution_options(populate_existing=True)
         )
         if db.is_postgres():
@@ -119,7 +124,7 @@ def lock_worker_and_held_row(worker: Worker | WorkerIdentity, task_id: int) -> t
     if row is None:
         return None
     held = _HeldRow(*(row._mapping[f"t_{c}"] for c in _HELD_COLUMNS))
-    return row[0], held
+    return row[0], row[1], held
 
 
 _worker_and_held: dict[bool, sa.Select[Any]] = {}
