@@ -163,21 +163,20 @@ def worker_identity(claims: dict) -> WorkerIdentity:
         raise Unauthorized() from None
 
 
-def check_worker(
-    worker_uuid: uuid.UUID, worker: Worker | None, creator_state: UserState | None = None
-) -> Worker:
-    """The worker row a token's uuid found: 401 if it is gone (and why, if known).
-
-    403 while the user who registered it is not Active (`creator_state`, when the caller read it with the
-    worker; else its creator, loaded with it): locking removes their workers, and this refuses one whose
-    registration raced the lock.
-    """
+def check_worker(worker_uuid: uuid.UUID, worker: Worker | None) -> Worker:
+    """The worker row a token's uuid found: 401 if it is gone (and why, if known); 403 (check_creator)."""
     if worker is None:
         reason = db.session.scalar(sa.select(RemovedWorker.reason).where(RemovedWorker.uuid == worker_uuid))
         raise WrongCredentials() if reason is None else WorkerRemoved(worker_uuid, reason)
-    if (worker.creator.state if creator_state is None else creator_state) != UserState.Active:
-        raise Forbidden()
+    check_creator(worker.creator.state)  # loaded with the worker (joined): no extra query
     return worker
+
+
+def check_creator(creator_state: UserState) -> None:
+    """403 while the user who registered a worker is not Active: locking removes their workers, and this
+    refuses one whose registration raced the lock."""
+    if creator_state != UserState.Active:
+        raise Forbidden()
 
 
 def load_worker(claims: dict) -> Worker:

@@ -12,7 +12,7 @@ in lifecycle.py: the worker row, then the task it holds.
 from __future__ import annotations
 
 import uuid as uuid_mod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -36,7 +36,7 @@ from app.services import artifact as artifact_service
 from app.services import task as task_service
 from app.services import worker as worker_service
 from app.services.claim_sql import Claimed
-from app.services.lifecycle import Context, Event
+from app.services.lifecycle import Context, Event, LockedWorker
 from mito.vocab import WorkerRemoval
 
 # ---------------------------------------------------------------- report ops (ReportTaskOp)
@@ -222,22 +222,26 @@ def _plain_commit(ops: list[ReportOp]) -> bool:
 
 def _commit_core(
     worker: Worker | WorkerIdentity, task_id: int, attempt: int | None, ops: list[ReportOp]
-) -> Worker | None:
-    """Apply a plain commit in SQL (lifecycle.commit_core), locking the worker and the task's row only:
-    the worker, locked; None (nothing written) when the lifecycle needs the ORM path or the worker is
-    shutting down (its removal follows the commit: `_commit`). 404 as `_lock_held`."""
+) -> Worker | LockedWorker | None:
+    """Apply a plain commit in SQL (lifecycle.commit_core), locking the worker's and the task's rows only
+    (one statement, no ORM object): the worker as it is after the commit (holding nothing); None (nothing
+    written) when the lifecycle needs the ORM path or the worker is shutting down (its removal follows the
+    commit: `_commit`). 401, 403, 404 as `_lock_held`."""
     both = lifecycle.lock_worker_and_held_row(worker, task_id)
+    holder: Worker | LockedWorker
     if both is None:  # the worker or the task is gone: which one, and its 401 or 404
         holder = _lock_worker(worker)
         held = _require_held(holder, lifecycle.lock_held_row(task_id), task_id, attempt)
     else:
-        locked, creator_state, row = both
-        holder = auth.check_worker(worker.uuid, locked, creator_state)
+        holder, creator_state, row = both
+        auth.check_creator(creator_state)
         held = _require_held(holder, row, task_id, attempt)
     if holder.state == WorkerState.GracefulShutdown:
         return None
     events = [Event.Finish if isinstance(op, Finish) else Event.AgentCancel for op in ops[:-1]]
-    return holder if lifecycle.commit_core(holder, held, events, cast(Commit, ops[-1]).result()) else None
+    if not lifecycle.commit_core(holder, held, events, cast(Commit, ops[-1]).result()):
+        return None
+    return replace(holder, assigned_task_id=None) if isinstance(holder, LockedWorker) else holder
 
 
 def _lock_worker(worker: Worker | WorkerIdentity) -> Worker:
@@ -254,7 +258,9 @@ def _lock_held(
     return holder, _require_held(holder, lifecycle.lock_task(ActiveTask.id == task_id), task_id, attempt)
 
 
-def _require_held(holder: Worker, task: _Held | None, task_id: int, attempt: int | None) -> _Held:
+def _require_held(
+    holder: Worker | LockedWorker, task: _Held | None, task_id: int, attempt: int | None
+) -> _Held:
     """`task` (a locked row of `task_id`), when `holder` holds it in `attempt` (if named); else 404."""
     if task is None or task.assigned_worker != holder.id or attempt not in (None, task.attempt):
         raise NotFound(f"Task {task_id} not found or no longer held by this worker")

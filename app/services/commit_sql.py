@@ -3,9 +3,10 @@ the archive of a task loaded through the ORM (`archive_values`, run by lifecycle
 
 Split from lifecycle.py along the statement text only: which transition applies, its counters and what the
 session is told stay there. Built once per (dialect, first attempt or not), with bound parameters: tid, tu,
-n (the task's id, uuid and attempt), now, state (the archived state), result, xs (its exit status), msg,
-end (why the attempt ended) and ru (the reporter's uuid). The archived row copies the task's columns from
-the row the statement deletes (nothing of it is read into Python).
+n (the task's id, uuid and attempt), now, archived_state, result, xs (its exit status), msg,
+end (why the attempt ended), ru (the reporter's uuid) and w (its worker's id: the worker lets go of the
+task in the same statement). The archived row copies the task's columns from the row the statement
+deletes (nothing of it is read into Python).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final, cast
 
 import sqlalchemy as sa
 
-from app.models import ActiveTask, ArchivedTask, Artifact, TaskAttempt
+from app.models import ActiveTask, ArchivedTask, Artifact, TaskAttempt, Worker
 
 # The columns an archived task keeps from its active row (lifecycle's archive and rerun copy the same).
 COPIED: Final = (
@@ -39,6 +40,7 @@ def _build(*, postgres: bool, first_attempt: bool) -> tuple[sa.Executable, ...]:
     archived = cast(sa.Table, ArchivedTask.__table__)
     tried = cast(sa.Table, TaskAttempt.__table__)
     shown = cast(sa.Table, Artifact.__table__)
+    workers = cast(sa.Table, Worker.__table__)
     now = sa.bindparam("now", type_=archived.c.updated_at.type)
     task_uuid = sa.bindparam("tu", type_=tried.c.task_uuid.type)
     number = sa.bindparam("n", type_=tried.c.number.type)
@@ -64,12 +66,20 @@ def _build(*, postgres: bool, first_attempt: bool) -> tuple[sa.Executable, ...]:
         .values(current=False)
     )
     written = {
-        "state": sa.bindparam("state", type_=archived.c.state.type),
+        # not named "state": the statement's UPDATE of workers would take a parameter of a column's name
+        # as one more column to set (SQLAlchemy's DML compiles the execution's keys into SET)
+        "state": sa.bindparam("archived_state", type_=archived.c.state.type),
         "result": sa.bindparam("result", type_=archived.c.result.type),
         "exit_status": sa.bindparam("xs", type_=archived.c.exit_status.type),
         "reporter_uuid": sa.bindparam("ru", type_=archived.c.reporter_uuid.type),
         "updated_at": now,
     }
+    # _commit's "the worker lets go of the task" (a claim in the same transaction gives it the next).
+    released = (
+        sa.update(workers)
+        .where(workers.c.id == sa.bindparam("w"))
+        .values(assigned_task_id=None, updated_at=sa.bindparam("now", type_=workers.c.updated_at.type))
+    )
     delete = sa.delete(active).where(active.c.id == sa.bindparam("tid"))
     names = [*COPIED, *written]
     if not postgres:  # no DELETE in a CTE: copy, then delete (writers are serialised)
@@ -77,12 +87,13 @@ def _build(*, postgres: bool, first_attempt: bool) -> tuple[sa.Executable, ...]:
             active.c.id == sa.bindparam("tid")
         )
         archive = sa.insert(archived).from_select(names, copy)
-        return (archive, delete, closed) + (() if first_attempt else (fenced,))
+        return (archive, delete, closed, released) + (() if first_attempt else (fenced,))
     gone = delete.returning(*(active.c[c] for c in COPIED)).cte("gone")
     archive = sa.insert(archived).from_select(
         names, sa.select(*(gone.c[c] for c in COPIED), *written.values())
     )
-    ctes = [gone, closed.cte("closed")] + ([] if first_attempt else [fenced.cte("fenced")])
+    ctes = [gone, closed.cte("closed"), released.cte("released")]
+    ctes += [] if first_attempt else [fenced.cte("fenced")]
     return (archive.add_cte(*ctes),)
 
 

@@ -42,7 +42,7 @@ from app.services import lifecycle
 from app.services.claim_sql import Claimed
 
 
-def _candidate_buckets(worker: Worker) -> tuple[list[tuple[int, str]], bool]:
+def _candidate_buckets(worker: Worker | lifecycle.LockedWorker) -> tuple[list[tuple[int, str]], bool]:
     """(group_id, tags_key) of the buckets this worker may take tasks from, and whether a delayed retry is
     due (the probe of ix_active_tasks_retry_at rides along in the same statement: a row of NULLs)."""
     postgres = db.is_postgres()
@@ -110,8 +110,9 @@ def fetch_task(*, worker: Worker) -> Claimed | None:
     return claim_next(locked=locked) if locked is not None else None
 
 
-def claim_next(*, locked: Worker) -> Claimed | None:
-    """fetch_task for a worker its caller has locked already (a commit that claims the next task)."""
+def claim_next(*, locked: Worker | lifecycle.LockedWorker) -> Claimed | None:
+    """fetch_task for a worker its caller has locked already (a commit that claims the next task): the
+    session's object, or the row a chained commit locked (lifecycle.lock_worker_and_held_row)."""
     if locked.state != WorkerState.Normal or locked.assigned_task_id is not None:
         return None
     # The search does not flush this transaction's other changes first, so a commit's chained claim

@@ -56,6 +56,7 @@ from app.services import attempts, claim_sql, commit_sql, metrics, notify, outpu
 from app.services.claim_sql import Claimed
 
 # The row locks and the bucket index (lifecycle_rows.py), re-exported: callers take them from the lifecycle.
+from app.services.lifecycle_rows import LockedWorker as LockedWorker
 from app.services.lifecycle_rows import ensure_bucket as ensure_bucket
 from app.services.lifecycle_rows import lock_held_row as lock_held_row
 from app.services.lifecycle_rows import lock_task as lock_task
@@ -441,7 +442,7 @@ def rerun(archived: ArchivedTask) -> ActiveTask:
 _CLAIM: Final = next(r for r in TRANSITIONS if (r.source, r.event) == (TaskState.Ready, Event.Claim))
 
 
-def claim_core(worker: Worker, group_id: int, key: str) -> Claimed | None:
+def claim_core(worker: Worker | LockedWorker, group_id: int, key: str) -> Claimed | None:
     """Event.Claim applied in SQL (claim_sql.py; one statement on PostgreSQL) to the best Ready task of one
     bucket nobody else is claiming: the row (Ready, Claim) -> Running with `_claim`'s effect (the holder,
     the next attempt and its task_attempts row, the worker's assigned task), its counters; None when the
@@ -459,19 +460,23 @@ def claim_core(worker: Worker, group_id: int, key: str) -> Claimed | None:
     stale = db.session.identity_map.get(orm.util.identity_key(ActiveTask, claimed.id))
     if stale is not None:  # a retry this transaction made Ready (and flushed): its row has moved on
         db.session.expire(stale)
-    orm.attributes.set_committed_value(worker, "assigned_task_id", claimed.id)
-    orm.attributes.set_committed_value(worker, "updated_at", now)
+    if isinstance(worker, Worker):  # the session's object, written by the claim's statement
+        orm.attributes.set_committed_value(worker, "assigned_task_id", claimed.id)
+        orm.attributes.set_committed_value(worker, "updated_at", now)
     metrics.task_event(group_id, Event.Claim.name, _CLAIM.source, _CLAIM.target, None)
     return claimed
 
 
-def commit_core(worker: Worker, held: Any, events: Sequence[Event], result: Mapping[str, Any]) -> bool:
+def commit_core(
+    worker: Worker | LockedWorker, held: Any, events: Sequence[Event], result: Mapping[str, Any]
+) -> bool:
     """`events` (the holder's Finish or AgentCancel) then Event.Commit with `result`, applied in SQL
     (commit_sql.py; one statement on PostgreSQL) to the task `held` (lock_held_row: locked, held by
     `worker`) when the table's rows are the common ones (no effect, then `_commit`'s archive), writing
     what `apply` writes. False (nothing written) for another row (a retry), a downstream task, or task or
     attempt objects in the session: the caller then applies the events through the ORM."""
-    ctx, loaded = Context(worker=worker, result=result), (*db.session.identity_map.values(), *db.session.new)
+    # The Commit rows' guards read the task and the result, never the worker.
+    ctx, loaded = Context(result=result), (*db.session.identity_map.values(), *db.session.new)
     if held.downstream_task_uuid is not None or any(isinstance(o, (ActiveTask, TaskAttempt)) for o in loaded):
         return False
     state, steps = held.state, []
@@ -484,16 +489,19 @@ def commit_core(worker: Worker, held: Any, events: Sequence[Event], result: Mapp
             return False
         steps.append((event, state, row.target))
         state = row.target
-    worker.assigned_task_id = None
     conn = db.session.connection()  # not the session's execute: no autoflush
+    now = utcnow()
     params = {
-        "tid": held.id, "tu": held.uuid, "n": held.attempt, "now": utcnow(), "state": state,
+        "tid": held.id, "tu": held.uuid, "n": held.attempt, "now": now, "archived_state": state,
         "result": dict(result), "xs": result.get("exit_status"), "msg": result.get("msg"),
-        "end": attempts.end_of(result).value, "ru": worker.uuid,
+        "end": attempts.end_of(result).value, "ru": worker.uuid, "w": worker.id,
     }  # fmt: skip
     for stmt in commit_sql.statements(conn.dialect.name, first_attempt=held.attempt <= 1):
         conn.execute(stmt, params)
     output_store.forget(held.uuid)
+    if isinstance(worker, Worker):  # the session's object: the statement let go of the task
+        orm.attributes.set_committed_value(worker, "assigned_task_id", None)
+        orm.attributes.set_committed_value(worker, "updated_at", now)
     for event, source, target in steps:  # as apply counts them (only the Commit's row has the result)
         counted = result if event is Event.Commit else None
         metrics.task_event(held.group_id, event.name, source, target, counted)

@@ -7,6 +7,8 @@ these names and callers use them from there. Nothing here assigns a task's state
 
 from __future__ import annotations
 
+import uuid as uuid_mod
+from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import db
 from app.auth import WorkerIdentity
 from app.db import utcnow
-from app.models import ActiveTask, TaskBucket, TaskState, User, UserState, Worker, tags_key
+from app.models import ActiveTask, TaskBucket, TaskState, User, UserState, Worker, WorkerState, tags_key
 
 # ---------------------------------------------------------------- tags and the bucket index
 
@@ -98,35 +100,51 @@ def lock_held_row(task_id: int) -> sa.Row[Any] | None:
     return db.session.connection().execute(stmt).one_or_none()
 
 
+@dataclass(frozen=True)
+class LockedWorker:
+    """A worker row locked by `lock_worker_and_held_row` (Core, no ORM object): what a chained commit and
+    the claim after it read of it (dispatch.claim_next and lifecycle.claim_core take it as a Worker)."""
+
+    id: int
+    uuid: uuid_mod.UUID
+    tags: list[str]
+    state: WorkerState
+    assigned_task_id: int | None
+
+
 def lock_worker_and_held_row(
     worker: Worker | WorkerIdentity, task_id: int
-) -> tuple[Worker, UserState, Any] | None:
-    """`lock_worker` and `lock_held_row` in one statement: the worker (ORM, its creator not loaded), its
-    creator's state and the task's row (the same columns), both rows locked, the worker first (PostgreSQL
-    locks the rows of `FOR UPDATE OF workers, active_tasks` in that order: the documented lock order
-    holds); None when either is missing (the caller then takes them one at a time to say which). SQLite
-    (writers serialised) reads the same."""
-    active = cast(sa.Table, ActiveTask.__table__)
-    stmt = _worker_and_held.get(db.is_postgres())
-    if stmt is None:
+) -> tuple[LockedWorker, UserState, Any] | None:
+    """`lock_worker` and `lock_held_row` in one Core statement: the worker's row (the columns a chained
+    commit reads), its creator's state and the task's row (the same columns as lock_held_row), both rows
+    locked, the worker first (PostgreSQL locks the rows of `FOR UPDATE OF workers, active_tasks` in that
+    order: the documented lock order holds); None when either is missing (the caller then takes them one
+    at a time to say which). SQLite (writers serialised) reads the same."""
+    postgres = db.is_postgres()
+    if postgres not in _worker_and_held:
+        active, workers = cast(sa.Table, ActiveTask.__table__), cast(sa.Table, Worker.__table__)
+        users = cast(sa.Table, User.__table__)
         stmt = (
-            sa.select(Worker, User.state, *(active.c[c].label(f"t_{c}") for c in _HELD_COLUMNS))
-            .join(User, User.id == Worker.creator_id)
+            sa.select(
+                *(workers.c[c] for c in _WORKER_COLUMNS),
+                users.c.state.label("creator_state"),
+                *(active.c[c].label(f"t_{c}") for c in _HELD_COLUMNS),
+            )
+            .join(users, users.c.id == workers.c.creator_id)
             .join(active, active.c.id == sa.bindparam("tid"))
-            .where(Worker.uuid == sa.bindparam("wu"))
-            .options(orm.lazyload(Worker.creator))
-            .execution_options(populate_existing=True)
+            .where(workers.c.uuid == sa.bindparam("wu", type_=workers.c.uuid.type))
         )
-        if db.is_postgres():
-            stmt = stmt.with_for_update(of=[Worker, active])
-        _worker_and_held[db.is_postgres()] = stmt
-    row = db.session.execute(stmt, {"tid": task_id, "wu": worker.uuid}).one_or_none()
-    if row is None:
+        _worker_and_held[postgres] = stmt.with_for_update(of=[workers, active]) if postgres else stmt
+    row = db.session.connection().execute(_worker_and_held[postgres], {"tid": task_id, "wu": worker.uuid})
+    found = row.one_or_none()
+    if found is None:
         return None
-    held = _HeldRow(*(row._mapping[f"t_{c}"] for c in _HELD_COLUMNS))
-    return row[0], row[1], held
+    values = found._mapping
+    locked = LockedWorker(*(values[c] for c in _WORKER_COLUMNS))
+    return locked, values["creator_state"], _HeldRow(*(values[f"t_{c}"] for c in _HELD_COLUMNS))
 
 
+_WORKER_COLUMNS = ("id", "uuid", "tags", "state", "assigned_task_id")
 _worker_and_held: dict[bool, sa.Select[Any]] = {}
 
 

@@ -266,7 +266,8 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
     """The hot path's SQL (issue 13 goal 2): the archive is one statement on PostgreSQL (INSERT ... SELECT
     from a DELETE ... RETURNING CTE, the attempt's close a CTE of it; SQLite: a DELETE and an INSERT), the
     committed task is not updated before it goes, the attempt is closed by one UPDATE, the worker row
-    written once (let go of the task, then given the next), the claim of the next task one statement on
+    written by the archive (let go of the task) and by the claim (given the next; no ORM flush of its
+    own: the chained commit loads no ORM object), the claim of the next task one statement on
     PostgreSQL (the bucket head under FOR UPDATE SKIP LOCKED, the task's UPDATE, the attempt's INSERT
     and the worker's UPDATE as CTEs), and the counters in one statement on PostgreSQL."""
     first, second = _submit(client, alice), _submit(client, alice)
@@ -289,7 +290,7 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
     def count(part: str) -> int:
         return sum(part in s for s in statements)
 
-    assert count("UPDATE workers") == 1
+    assert count("UPDATE workers") == 2
     assert count("UPDATE active_tasks") == 1  # the claim of the next task
     assert count("UPDATE task_attempts") == 1 and not any("FROM task_attempts" in s for s in statements)
     # No retry is due: the probe rides in the bucket search, and no locked release probe follows.
@@ -303,6 +304,7 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
         # the worker and its task are locked by one statement, worker first (FOR UPDATE OF lists them in
         # that order), reading the columns the commit needs, not the task's row (the archive copies it).
         assert "UPDATE task_attempts" in deletes[0] and count("UPDATE task_attempts") == 1
+        assert "released AS (UPDATE workers SET assigned_task_id" in deletes[0]
         (lock,) = [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s]
         assert lock.endswith("FOR UPDATE OF workers, active_tasks")
         assert "active_tasks.spec" not in lock and "downstream_task_uuid" in lock
