@@ -430,6 +430,7 @@ def rerun(archived: ArchivedTask) -> ActiveTask:
     )
     db.session.delete(archived)
     db.session.flush()
+    output_store.clear(task.uuid)  # the new attempt's tail starts empty
     apply(task, Event.Rerun)
     db.session.add(task)
     db.session.flush()

@@ -9,7 +9,9 @@ task, `mito:output:{uuid}`, trimmed to about TAIL_CHUNKS entries on each add and
 the task's timeout; without Redis the `output_chunks` table, trimmed to TAIL_CHUNKS rows per task on each
 add. When the task is archived (lifecycle) its tail is forgotten: the Redis stream expires FORGET_AFTER
 seconds later, and the `jobs.output.prune` job deletes table rows of archived tasks older than that. The
-grace lets a follower read the last chunks the agent shipped just before its commit.
+grace lets a follower read the last chunks the agent shipped just before its commit. A re-run (rerun.py)
+clears the tail: the new attempt starts empty (the old one's output is in its std-log artifact), and since
+ids only grow a follower's cursor from the old attempt reads the new one from its start.
 
 Following. A read returns the chunks after a cursor (`after`: the stream entry id, or the row id); when
 there are none and the task is still active it waits up to `wait` seconds for more (long-poll): on Redis

@@ -61,6 +61,13 @@ class Store(Protocol):
     def read(self, task_uuid: uuid_mod.UUID, after: str | None) -> tuple[list[Chunk], str | None]: ...
     def wait(self, task_uuid: uuid_mod.UUID, after: str | None, seconds: float) -> None: ...
     def forget(self, task_uuid: uuid_mod.UUID) -> None: ...
+    def clear(self, task_uuid: uuid_mod.UUID) -> None: ...
+
+
+def clear(task_uuid: uuid_mod.UUID) -> None:
+    """The task is re-run: its new attempt starts with an empty tail (lifecycle calls this). The old
+    attempt's output lives on in its std-log artifact; ids only grow, so a follower's cursor reads on."""
+    store().clear(task_uuid)
 
 
 def forget(task_uuid: uuid_mod.UUID) -> None:
@@ -129,6 +136,9 @@ class _TableStore:
     def forget(self, task_uuid: uuid_mod.UUID) -> None:
         return None  # jobs.output.prune deletes the rows once FORGET_AFTER has passed
 
+    def clear(self, task_uuid: uuid_mod.UUID) -> None:
+        db.session.execute(sa.delete(OutputChunk).where(OutputChunk.task_uuid == task_uuid))
+
 
 def _row_id(cursor: str) -> int:
     if not cursor.isdigit() or int(cursor) >= 2**63:
@@ -188,6 +198,17 @@ class _RedisStore:
             self.client.expire(self.key(task_uuid), FORGET_AFTER)
         except redis.RedisError as exc:  # the stream still expires an hour after the task's timeout
             log.warning("cannot shorten the output tail of task %s: %s", task_uuid, exc)
+
+    def clear(self, task_uuid: uuid_mod.UUID) -> None:
+        # Right after the re-run commits (no Redis call under its row locks), before an agent can have
+        # claimed, started and shipped for the new attempt. Its entry ids (milliseconds) pass the old ones.
+        db.after_commit(lambda: self._delete(task_uuid))
+
+    def _delete(self, task_uuid: uuid_mod.UUID) -> None:
+        try:
+            self.client.delete(self.key(task_uuid))
+        except redis.RedisError as exc:  # the re-run stands; its followers see the old lines first
+            log.warning("cannot clear the output tail of task %s: %s", task_uuid, exc)
 
 
 def _entry_id(cursor: str) -> str:

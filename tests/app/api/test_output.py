@@ -106,6 +106,20 @@ def test_a_committed_tasks_tail_is_readable_for_a_grace_then_dropped(world, app,
         assert world.read().get_json()["chunks"] == []
 
 
+def test_a_rerun_starts_with_an_empty_tail_and_an_old_cursor_reads_the_new_attempt(world, client):
+    world.ship({"stream": "stdout", "data": "first attempt\n"})
+    old = world.read().get_json()
+    world.commit()
+    assert client.post(f"/tasks/{world.uuid}/retry", headers=world.alice).status_code == 200
+    page = world.read().get_json()
+    assert (page["chunks"], page["running"], page["state"]) == ([], True, "Ready")
+    world.id = client.get("/workers/tasks", headers=world.worker).get_json()["id"]
+    assert world.ship({"stream": "stdout", "data": "second attempt\n"}).status_code == 200
+    assert [c["data"] for c in world.read().get_json()["chunks"]] == ["second attempt\n"]
+    # a follower of the first attempt reads on with its cursor into the second
+    assert [c["data"] for c in world.read(after=old["next"]).get_json()["chunks"]] == ["second attempt\n"]
+
+
 def test_a_worker_not_holding_the_task_cannot_ship_for_it(world, client):
     resp = client.post("/workers", json={"tags": [], "groups": ["alice"]}, headers=world.alice)
     other = {"Authorization": f"Bearer {resp.get_json()['token']}"}
