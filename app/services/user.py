@@ -113,16 +113,18 @@ def change_password(*, actor: User, username: str, old_md5_password: bytes, new_
         raise Forbidden("Authentication error: Permission denied: a user may only change their own password")
     if not auth.check_password(actor.encrypted_password, old_md5_password):
         raise WrongCredentials()
+    return auth.issue_user_token(set_password(username, new_md5_password))
+
+
+def set_password(username: str, md5_password: bytes) -> User:
+    """Store a new password hash and rotate the token signature (every earlier token becomes stale). The
+    hash (argon2, tens of ms) comes before the user's row is locked: the lock is held for the write only."""
+    encrypted = auth.hash_password(md5_password)
     user = require_user(username, for_update=True)
-    set_password(user, new_md5_password)
-    return auth.issue_user_token(user)
-
-
-def set_password(user: User, md5_password: bytes) -> None:
-    """Store a new password hash and rotate the token signature (every earlier token becomes stale)."""
-    user.encrypted_password = auth.hash_password(md5_password)
+    user.encrypted_password = encrypted
     user.auth_signature = auth.new_signature()
     db.session.flush()
+    return user
 
 
 def list_groups(*, actor: User) -> dict[str, Role]:
