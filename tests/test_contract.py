@@ -98,6 +98,9 @@ EXTENSION_FIELDS: dict[tuple[str, str], dict[str, str]] = {
         "next_cursor": "issue #13 goal 3: keyset pagination, absent on the last page",
         "exact": "issue #13 goal 3: false when a filtered count stopped at its bound (absent when exact)",
     },
+    ("queryWorkers", "response 200"): {
+        "workers.[].groups": "the roles its groups hold on each worker (as its GET): one request a page",
+    },
     ("getTaskForWorker", "response 200"): {
         "upstream_task_uuid": "ARCHITECTURE 6.10: WorkerTaskResp.upstream_task_uuid",
         "state": "ARCHITECTURE 7 (watch): GET /workers/tasks/{uuid} adds state",

@@ -78,9 +78,18 @@ class WorkerQueryResp(RespSchema):
     groups = fields.Dict(keys=fields.String(), values=EnumName(Role), required=True)
 
 
+class WorkerListed(WorkerQueryInfo):
+    """A worker of WorkersQueryResp: WorkerQueryInfo of its `info`, plus its `groups` (an extension)."""
+
+    groups = fields.Dict(keys=fields.String(), values=EnumName(Role))
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        return obj.groups if attr == "groups" else super().get_attribute(obj.info, attr, default)
+
+
 class WorkersQueryResp(RespSchema):
     count = fields.Integer(required=True)
-    workers = fields.List(fields.Nested(WorkerQueryInfo), required=True)
+    workers = fields.List(fields.Nested(WorkerListed), required=True)
     group_name = fields.String(required=True)
 
 

@@ -65,10 +65,10 @@ class WorkerDetail:
 
 @dataclass(frozen=True)
 class WorkerPage:
-    """WorkersQueryResp."""
+    """WorkersQueryResp; each worker with its groups' roles (an extension: the dashboard's one request)."""
 
     count: int
-    workers: list[Worker]
+    workers: list[WorkerDetail]
     group_name: str
 
 
@@ -216,11 +216,20 @@ def get_worker(*, actor: User, worker_uuid: uuid_mod.UUID) -> WorkerDetail:
         actor, worker, worker_min=Role.Read, user_min=Role.Read
     ):
         raise Forbidden()
-    groups = db.session.execute(
-        sa.select(Group.group_name, GroupWorker.role).join(Group, Group.id == GroupWorker.group_id)
-        .where(GroupWorker.worker_id == worker.id)
-    ).all()  # fmt: skip
-    return WorkerDetail(info=worker, groups=dict(groups))
+    return WorkerDetail(info=worker, groups=_groups_of(GroupWorker.worker_id == worker.id).get(worker.id, {}))
+
+
+def _groups_of(workers: sa.ColumnElement[bool]) -> dict[int, dict[str, Role]]:
+    """By worker id: the roles the groups hold on the workers whose GroupWorker rows match, in one read."""
+    found: dict[int, dict[str, Role]] = {}
+    rows = db.session.execute(
+        sa.select(GroupWorker.worker_id, Group.group_name, GroupWorker.role)
+        .join(Group, Group.id == GroupWorker.group_id)
+        .where(workers)
+    )
+    for worker_id, group_name, role in rows:
+        found.setdefault(worker_id, {})[group_name] = role
+    return found
 
 
 def _filtered(group: Group, f: Filters, roles: list[Role] | None = None) -> list[sa.ColumnElement[bool]]:
@@ -250,7 +259,9 @@ def query_workers(*, actor: User, filters: Filters) -> WorkerPage:
         return WorkerPage(count=count, workers=[], group_name=group.group_name)
     stmt = sa.select(Worker).where(*conds).order_by(Worker.id)
     workers = list(db.session.scalars(stmt.options(orm.undefer(Worker.assigned_task_uuid))).all())
-    return WorkerPage(count=len(workers), workers=workers, group_name=group.group_name)
+    groups = _groups_of(GroupWorker.worker_id.in_(sa.select(Worker.id).where(*conds))) if workers else {}
+    listed = [WorkerDetail(info=w, groups=groups.get(w.id, {})) for w in workers]
+    return WorkerPage(count=len(listed), workers=listed, group_name=group.group_name)
 
 
 # ---------------------------------------------------------------- changes

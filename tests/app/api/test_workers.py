@@ -135,6 +135,19 @@ def test_query_workers_filters_and_membership(sched, alice, bob, users, client):
     _error(client.post("/workers/query", json={"tags": []}, headers=alice), 400)
 
 
+def test_query_workers_lists_each_workers_groups_as_its_get_does(sched, alice, bob, client):
+    sched.group(alice, "team", {"bob": "Read"})
+    w1 = sched.register(alice, groups=["team:write"])
+    w2 = sched.register(alice, groups=["team:admin"])
+    workers = client.post("/workers/query", json={"group_name": "team"}, headers=bob).get_json()["workers"]
+    assert {w["worker_id"]: w["groups"] for w in workers} == {
+        w1["worker_id"]: {"alice": "Admin", "team": "Write"},
+        w2["worker_id"]: {"alice": "Admin", "team": "Admin"},
+    }
+    for w in workers:
+        assert client.get(f"/workers/{w['worker_id']}", headers=bob).get_json()["groups"] == w["groups"]
+
+
 def test_query_workers_shows_assigned_task_uuid(sched, alice, client):
     uuid = sched.submit(alice, "alice")["uuid"]
     w = sched.register(alice)

@@ -166,9 +166,13 @@ def test_workers_page_and_shutdown(new_page, make_user, start_agent, screens):
     worker_id = sdk.query_workers(group_name="alice")["workers"][0]["worker_id"]
     page = new_page()
     login(page, *ALICE)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(f"{request.method} {request.url}"))
     page.goto(page.url.split("#")[0] + "#/workers")
     row = page.wait_for_selector(f"tr[data-worker='{worker_id}']")
     assert "Normal" in row.inner_text() and "alice:Admin" in row.inner_text()
+    # one request for the page: the query's workers carry their groups, no request per row
+    assert not [r for r in requests if r.startswith("GET ") and f"/workers/{worker_id}" in r], requests
     screens.shot(page, "workers")
     page.click(f"tr[data-worker='{worker_id}'] button[data-shutdown=Graceful]")
     page.wait_for_selector("text=Graceful shutdown requested.")

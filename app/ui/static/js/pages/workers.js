@@ -55,16 +55,14 @@ export async function render(ctx) {
   const body = h("div", { id: "worker-table" });
 
   async function load() {
+    // One request: each worker comes with its groups (and so who may shut it down).
     const { workers } = await api.post("/workers/query", { group_name: group });
-    // The query lists workers; their groups (and so who may shut them down) come with each worker.
-    const details = await Promise.all(workers.map((w) => api.get(`/workers/${w.worker_id}`)
-      .then((d) => d.groups).catch(() => ({}))));
     if (!ctx.current()) return;
     replace(body, table(
       ["Worker", "State", "Tags", { text: "Labels", attrs: { class: "hide-narrow" } },
         { text: "Groups", attrs: { class: "hide-narrow" } }, "Task", "Heartbeat",
         { text: "Creator", attrs: { class: "hide-narrow" } }, ""],
-      workers.map((w, i) => workerRow(ctx, w, details[i], load)),
+      workers.map((w) => workerRow(ctx, w, w.groups || {}, load)),
       "No worker serves this group."));
   }
 
