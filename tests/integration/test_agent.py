@@ -125,6 +125,18 @@ def artifact_files(sdk: Mitosis, uuid: str, content_type: str, tmp_path: Path) -
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
+def held_task(tmp_path: Path, then: str = "") -> tuple[str, Path, Path]:
+    """A task script that marks its start in a file, then waits for a release file before doing `then`.
+
+    Tests wait for the marker, not for the exec state ExecSpawned: that state is transient (the agent sends it
+    batched, up to MITO_REPORT_DELAY later, and a short task can be past it before a poll sees it), and the
+    release keeps the task running until the test has done what it needs a running task for.
+    """
+    started, release = tmp_path / "started", tmp_path / "release"
+    script = f'echo "$MITO_RESULT_DIR" >> {started}; until [ -e {release} ]; do sleep 0.05; done; {then}'
+    return script, started, release
+
+
 def exec_state(app, uuid: str) -> str | None:
     """The exec state the agents reported for a task (read from the database)."""
     from app import db
@@ -281,12 +293,14 @@ def _reap_everything(app) -> None:
 def test_killed_agent_task_is_reaped_and_completed_once_by_another(coordinator, sdk, agents, app, tmp_path):
     first = agents(coordinator)
     runs = tmp_path / "runs"
-    uuid = submit(sdk, ["sh", "-c", f'sleep 2; echo "$MITO_RESULT_DIR" >> {runs}'])
-    wait_until(lambda: exec_state(app, uuid) == "ExecSpawned", what="task spawned")
+    script, started, release = held_task(tmp_path, f'echo "$MITO_RESULT_DIR" >> {runs}')
+    uuid = submit(sdk, ["sh", "-c", script])
+    wait_until(started.exists, what="task spawned")
     first.proc.kill()
     first.wait()
     _reap_everything(app)
     assert sdk.get_task(uuid)["info"]["state"] == "Ready"
+    release.touch()  # the first run, orphaned by the kill, ends too (it may append work-1)
     second = agents(coordinator)
     info = done(sdk, uuid)
     assert info["state"] == "Finished" and info["result"]["exit_status"] == 0
@@ -308,10 +322,11 @@ def test_coordinator_restart_mid_task_loses_nothing(own_coordinator, agents, tmp
     coordinator = own_coordinator
     with user_sdk(coordinator) as sdk:
         agent = agents(coordinator)
-        script = 'sleep 2; echo survived > "$MITO_RESULT_DIR/r.txt"; echo out'
+        script, started, release = held_task(tmp_path, 'echo survived > "$MITO_RESULT_DIR/r.txt"; echo out')
         uuid = submit(sdk, ["sh", "-c", script], terminal_output=True)
-        wait_until(lambda: exec_state(app, uuid) == "ExecSpawned", what="task spawned")
+        wait_until(started.exists, what="task spawned")
         coordinator.stop()
+        release.touch()  # the task ends while the coordinator is down: its reports wait for it
         wait_until(lambda: "retrying" in agent.log(), what="the agent retrying", timeout=30)
         coordinator.start()
         info = done(sdk, uuid)
@@ -322,11 +337,14 @@ def test_coordinator_restart_mid_task_loses_nothing(own_coordinator, agents, tmp
 
 
 # ---- 7. shutdown
-def test_graceful_shutdown_finishes_the_task_then_the_agent_exits(coordinator, sdk, agents, app):
+def test_graceful_shutdown_finishes_the_task_then_the_agent_exits(coordinator, sdk, agents, tmp_path):
     agent = agents(coordinator)
-    uuid = submit(sdk, ["sh", "-c", "sleep 2"])
-    wait_until(lambda: exec_state(app, uuid) == "ExecSpawned", what="task spawned")
+    script, started, release = held_task(tmp_path)
+    uuid = submit(sdk, ["sh", "-c", script])
+    wait_until(started.exists, what="task spawned")
     sdk.shutdown_worker(agent.worker_id, op="Graceful")
+    assert agent.proc.poll() is None  # a graceful shutdown waits for the running task
+    release.touch()
     assert agent.wait(timeout=30) == 0
     info = sdk.get_task(uuid)["info"]
     assert info["state"] == "Finished" and info["result"]["exit_status"] == 0
