@@ -227,9 +227,10 @@ def test_watch_with_redis_wakes_on_publish(fake, make_agent, monkeypatch):
     agent = make_agent(watch_poll_interval=600.0)
     monkeypatch.setattr(agent_module, "connect_redis", lambda url, skip: fakeredis.FakeRedis(server=server))
     thread = start(agent)
-    wait_for(lambda: "Watch" in fake.tasks[uuid]["exec_states"])
-    time.sleep(0.3)
     publisher = fakeredis.FakeRedis(server=server)
+    # The agent reports Watch, then subscribes: a message published in between would be lost (the safety-net
+    # poll is 600 s away), so wait for the subscriber rather than for the Watch state.
+    wait_for(lambda: publisher.pubsub_numsub(f"task:{watched}") == [(f"task:{watched}".encode(), 1)])
     publisher.publish(f"task:{watched}", 10)  # ExecPending: not yet
     time.sleep(0.3)
     assert "ExecPending" not in fake.tasks[uuid]["exec_states"]
