@@ -113,25 +113,22 @@ def _result_file(sdk: Mitosis, uuid: str, name: str, tmp_path: Path) -> str:
         return io.TextIOWrapper(member).read().strip()
 
 
-def _claims_until_archived(uuids: list[str], timeout: float = 60) -> dict[str, datetime]:
-    """Each task's claim time, read while it is active, until all are archived."""
-    claims: dict[str, datetime] = {}
-
-    def done() -> bool:
-        for uuid, task in _active(uuids).items():
-            if task.claimed_at is not None:
-                claims.setdefault(uuid, task.claimed_at)
-        return len(_archived(uuids)) == len(uuids)
-
-    wait_until(done, timeout=timeout, interval=0.05, what="tasks committed")
-    return claims
+def _claims(uuids: list[str]) -> dict[str, datetime]:
+    """The claim time of each of the tasks that is active and claimed."""
+    return {u: t.claimed_at for u, t in _active(uuids).items() if t.claimed_at is not None}
 
 
-def test_four_slots_run_four_sleep_2_tasks_at_once(app, sdk, start_agent):
+def test_four_slots_run_four_held_tasks_at_once(app, sdk, start_agent, tmp_path):
     _, label = start_agent("--slots", "4", slots=4)
-    uuids = [_submit(sdk, "sleep 2", [label]) for _ in range(4)]
+    gate = tmp_path / "gate"
+    # Each task runs until the gate opens, and the gate opens once all four are claimed: a fixed-length task
+    # (it was `sleep 2`) could end before a slow machine had submitted and claimed the fourth.
+    held = 'while [ ! -e "$GATE" ]; do sleep 0.05; done'
+    uuids = [_submit(sdk, held, [label], GATE=str(gate)) for _ in range(4)]
     with app.app_context():
-        claims = _claims_until_archived(uuids)
+        claims = wait_until(lambda: len(c := _claims(uuids)) == 4 and c, interval=0.05, what="four claims")
+        gate.touch()
+        wait_until(lambda: len(_archived(uuids)) == 4, interval=0.05, what="tasks committed")
         archived = _archived(uuids)
         slot_workers = {w.uuid for w in _workers(label)}
     assert len(claims) == 4, "every task was seen held by a slot"
