@@ -185,8 +185,8 @@ class Conductor:
             self.ctx.outbox.settle(run)
             control.untrack(run)
             workspaces.give_back(ws)
+            metrics.STATE.state(metrics.IDLE)  # first: a scrape that sees the task counted sees Idle
             metrics.TASKS.labels(result).inc()
-            metrics.STATE.state(metrics.IDLE)
         return run.next_task
 
     def drive(self, run: TaskRun) -> None:
