@@ -127,12 +127,17 @@ def user(live_coordinator, tmp_path) -> User:
 
 
 def test_wait_on_a_terminal_shows_the_state_as_it_changes_and_exits_143_after_sigterm(user):
-    uuid = user.run("tasks", "submit", "-t", "tty-wait", "--", "sh", "-c", "sleep 2; kill -TERM $$")
+    # The task runs until the test has seen Running (a `sleep 2` could end between two of the 200 ms polls
+    # on a loaded machine, and Running would never be shown).
+    gate = user.home / "gate"
+    held = f"until [ -e {gate} ]; do sleep 0.05; done; kill -TERM $$"
+    uuid = user.run("tasks", "submit", "-t", "tty-wait", "--", "sh", "-c", held)
     waiting = user.terminal("tasks", "wait", uuid, "--interval", "200ms")
     waiting.expect(rf"{uuid} Ready \(after \d+s\)")
     waiting.expect(rf"{uuid} Ready, waited \d+s")  # the live line, refreshed while nothing changes
     with user.agent("tty-wait"):
         waiting.expect(rf"{uuid} Running \(after \d+s\)")
+        gate.touch()
         code = waiting.finish()
     assert code == 143, waiting.text
     assert f"{uuid} Finished exit_status=-15" in waiting.text
