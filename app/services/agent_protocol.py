@@ -204,8 +204,8 @@ def report_batch(
     if claim_next and not commits:
         raise InvalidRequest("next needs a Commit as the last op of the batch")
     try:
-        if _plain_commit(ops) and (committed := _commit_core(worker, task_id, attempt, ops)) is not None:
-            return BatchAnswer(urls=[], next=dispatch.claim_next(locked=committed) if claim_next else None)
+        if _plain_commit(ops) and (committed := _commit_core(worker, task_id, attempt, ops, claim_next)):
+            return BatchAnswer(urls=[], next=_claim_after_core(committed) if claim_next else None)
         holder, task = _lock_held(worker, task_id, attempt)
     except NotFound:
         if not claim_next or (replayed := _replayed_commit(worker, task_id, attempt)) is None:
@@ -221,12 +221,13 @@ def _plain_commit(ops: list[ReportOp]) -> bool:
 
 
 def _commit_core(
-    worker: Worker | WorkerIdentity, task_id: int, attempt: int | None, ops: list[ReportOp]
+    worker: Worker | WorkerIdentity, task_id: int, attempt: int | None, ops: list[ReportOp], claim_next: bool
 ) -> Worker | LockedWorker | None:
     """Apply a plain commit in SQL (lifecycle.commit_core), locking the worker's and the task's rows only
     (one statement, no ORM object): the worker as it is after the commit (holding nothing); None (nothing
     written) when the lifecycle needs the ORM path or the worker is shutting down (its removal follows the
-    commit: `_commit`). 401, 403, 404 as `_lock_held`."""
+    commit: `_commit`). 401, 403, 404 as `_lock_held`. With `claim_next` the worker's row is not written
+    by the commit: `_claim_after_core` writes it once."""
     both = lifecycle.lock_worker_and_held_row(worker, task_id)
     holder: Worker | LockedWorker
     if both is None:  # the worker or the task is gone: which one, and its 401 or 404
@@ -239,9 +240,18 @@ def _commit_core(
     if holder.state == WorkerState.GracefulShutdown:
         return None
     events = [Event.Finish if isinstance(op, Finish) else Event.AgentCancel for op in ops[:-1]]
-    if not lifecycle.commit_core(holder, held, events, cast(Commit, ops[-1]).result()):
+    result = cast(Commit, ops[-1]).result()
+    if not lifecycle.commit_core(holder, held, events, result, release=not claim_next):
         return None
     return replace(holder, assigned_task_id=None) if isinstance(holder, LockedWorker) else holder
+
+
+def _claim_after_core(committed: Worker | LockedWorker) -> Claimed | None:
+    """The next task of a worker whose commit left its row for the claim to write (the claim gives it the
+    task), or, when there is none, the worker lets go of the committed task."""
+    if (claimed := dispatch.claim_next(locked=committed)) is None:
+        lifecycle.release_core(committed)
+    return claimed
 
 
 def _lock_worker(worker: Worker | WorkerIdentity) -> Worker:

@@ -5,8 +5,9 @@ Split from lifecycle.py along the statement text only: which transition applies,
 session is told stay there. Built once per (dialect, first attempt or not), with bound parameters: tid, tu,
 n (the task's id, uuid and attempt), now, archived_state, result, xs (its exit status), msg,
 end (why the attempt ended), ru (the reporter's uuid) and w (its worker's id: the worker lets go of the
-task in the same statement). The archived row copies the task's columns from the row the statement
-deletes (nothing of it is read into Python).
+task in the same statement, unless the caller claims its next task next: `release=False`, one write of
+the worker's row per chained commit, the claim's). The archived row copies the task's columns from the row
+the statement deletes (nothing of it is read into Python).
 """
 
 from __future__ import annotations
@@ -24,23 +25,36 @@ COPIED: Final = (
     "campaign_id", "params", "campaign_repeat", "retry_policy", "retry_count",
 )  # fmt: skip
 
-_statements: dict[tuple[str, bool], tuple[sa.Executable, ...]] = {}
+_statements: dict[tuple[str, bool, bool], tuple[sa.Executable, ...]] = {}
 
 
-def statements(dialect: str, *, first_attempt: bool) -> tuple[sa.Executable, ...]:
-    """The archiving commit's statements for a dialect: one on PostgreSQL, three or four on SQLite."""
-    key = (dialect, first_attempt)
+def statements(dialect: str, *, first_attempt: bool, release: bool = True) -> tuple[sa.Executable, ...]:
+    """The archiving commit's statements for a dialect: one on PostgreSQL, two to four on SQLite. Without
+    `release` the worker's row is not written (its caller's claim, or `release_statement`, writes it)."""
+    key = (dialect, first_attempt, release)
     if key not in _statements:
-        _statements[key] = _build(postgres=dialect == "postgresql", first_attempt=first_attempt)
+        postgres = dialect == "postgresql"
+        _statements[key] = _build(postgres=postgres, first_attempt=first_attempt, release=release)
     return _statements[key]
 
 
-def _build(*, postgres: bool, first_attempt: bool) -> tuple[sa.Executable, ...]:
+def _release() -> sa.Update:
+    workers = cast(sa.Table, Worker.__table__)
+    return (
+        sa.update(workers)
+        .where(workers.c.id == sa.bindparam("w"))
+        .values(assigned_task_id=None, updated_at=sa.bindparam("now", type_=workers.c.updated_at.type))
+    )
+
+
+RELEASE: Final = _release()  # the worker lets go of its task (bound: w, now)
+
+
+def _build(*, postgres: bool, first_attempt: bool, release: bool) -> tuple[sa.Executable, ...]:
     active = cast(sa.Table, ActiveTask.__table__)
     archived = cast(sa.Table, ArchivedTask.__table__)
     tried = cast(sa.Table, TaskAttempt.__table__)
     shown = cast(sa.Table, Artifact.__table__)
-    workers = cast(sa.Table, Worker.__table__)
     now = sa.bindparam("now", type_=archived.c.updated_at.type)
     task_uuid = sa.bindparam("tu", type_=tried.c.task_uuid.type)
     number = sa.bindparam("n", type_=tried.c.number.type)
@@ -75,11 +89,7 @@ def _build(*, postgres: bool, first_attempt: bool) -> tuple[sa.Executable, ...]:
         "updated_at": now,
     }
     # _commit's "the worker lets go of the task" (a claim in the same transaction gives it the next).
-    released = (
-        sa.update(workers)
-        .where(workers.c.id == sa.bindparam("w"))
-        .values(assigned_task_id=None, updated_at=sa.bindparam("now", type_=workers.c.updated_at.type))
-    )
+    released = [RELEASE] if release else []
     delete = sa.delete(active).where(active.c.id == sa.bindparam("tid"))
     names = [*COPIED, *written]
     if not postgres:  # no DELETE in a CTE: copy, then delete (writers are serialised)
@@ -87,12 +97,12 @@ def _build(*, postgres: bool, first_attempt: bool) -> tuple[sa.Executable, ...]:
             active.c.id == sa.bindparam("tid")
         )
         archive = sa.insert(archived).from_select(names, copy)
-        return (archive, delete, closed, released) + (() if first_attempt else (fenced,))
+        return (archive, delete, closed, *released) + (() if first_attempt else (fenced,))
     gone = delete.returning(*(active.c[c] for c in COPIED)).cte("gone")
     archive = sa.insert(archived).from_select(
         names, sa.select(*(gone.c[c] for c in COPIED), *written.values())
     )
-    ctes = [gone, closed.cte("closed"), released.cte("released")]
+    ctes = [gone, closed.cte("closed"), *(r.cte("released") for r in released)]
     ctes += [] if first_attempt else [fenced.cte("fenced")]
     return (archive.add_cte(*ctes),)
 

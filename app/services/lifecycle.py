@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from flask import current_app
@@ -469,13 +469,20 @@ def claim_core(worker: Worker | LockedWorker, group_id: int, key: str) -> Claime
 
 
 def commit_core(
-    worker: Worker | LockedWorker, held: Any, events: Sequence[Event], result: Mapping[str, Any]
+    worker: Worker | LockedWorker,
+    held: Any,
+    events: Sequence[Event],
+    result: Mapping[str, Any],
+    *,
+    release: bool = True,
 ) -> bool:
     """`events` (the holder's Finish or AgentCancel) then Event.Commit with `result`, applied in SQL
     (commit_sql.py; one statement on PostgreSQL) to the task `held` (lock_held_row: locked, held by
     `worker`) when the table's rows are the common ones (no effect, then `_commit`'s archive), writing
     what `apply` writes. False (nothing written) for another row (a retry), a downstream task, or task or
-    attempt objects in the session: the caller then applies the events through the ORM."""
+    attempt objects in the session: the caller then applies the events through the ORM. With
+    `release=False` the worker's row is left for the caller to write before its transaction ends: a claim
+    that gives it its next task (claim_core), else `release_core`."""
     # The Commit rows' guards read the task and the result, never the worker.
     ctx, loaded = Context(result=result), (*db.session.identity_map.values(), *db.session.new)
     if held.downstream_task_uuid is not None or any(isinstance(o, (ActiveTask, TaskAttempt)) for o in loaded):
@@ -497,13 +504,24 @@ def commit_core(
         "result": dict(result), "xs": result.get("exit_status"), "msg": result.get("msg"),
         "end": attempts.end_of(result).value, "ru": worker.uuid, "w": worker.id,
     }  # fmt: skip
-    for stmt in commit_sql.statements(conn.dialect.name, first_attempt=held.attempt <= 1):
+    for stmt in commit_sql.statements(conn.dialect.name, first_attempt=held.attempt <= 1, release=release):
         conn.execute(stmt, params)
     output_store.forget(held.uuid)
-    if isinstance(worker, Worker):  # the session's object: the statement let go of the task
-        orm.attributes.set_committed_value(worker, "assigned_task_id", None)
-        orm.attributes.set_committed_value(worker, "updated_at", now)
+    _released(worker, now)
     for event, source, target in steps:  # as apply counts them (only the Commit's row has the result)
         counted = result if event is Event.Commit else None
         metrics.task_event(held.group_id, event.name, source, target, counted)
     return True
+
+
+def release_core(worker: Worker | LockedWorker) -> None:
+    """The worker lets go of its task (commit_core's `release=False`, when no claim followed)."""
+    now = utcnow()
+    db.session.connection().execute(commit_sql.RELEASE, {"w": worker.id, "now": now})
+    _released(worker, now)
+
+
+def _released(worker: Worker | LockedWorker, now: datetime) -> None:
+    if isinstance(worker, Worker):  # the session's object: a statement let go of the task
+        orm.attributes.set_committed_value(worker, "assigned_task_id", None)
+        orm.attributes.set_committed_value(worker, "updated_at", now)

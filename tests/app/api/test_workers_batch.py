@@ -3,10 +3,13 @@ claimed by the commit's answer; and the re-delivery of a held task whose claim's
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import sqlalchemy as sa
 
 from app import db
+from app.models import Worker
 from tests.conftest import BACKEND
 from tests.helpers import db_snapshot
 
@@ -32,6 +35,21 @@ def _worker(client, headers, groups=()):
 
 def _batch(client, worker, task_id, ops, **extra):
     return client.post("/workers/tasks/batch", json={"id": task_id, "ops": ops, **extra}, headers=worker)
+
+
+def _sent(app, request):
+    """`request()`'s answer and the statements it sent (whitespace folded)."""
+    statements: list[str] = []
+
+    def listen(conn, cursor, statement, *rest):
+        statements.append(" ".join(statement.split()))
+
+    engine = db.get_engine(app.config["DB_URL"])
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        return request(), statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
 
 
 def _info(client, headers, uuid):
@@ -273,24 +291,14 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
     first, second = _submit(client, alice), _submit(client, alice)
     worker, _ = _worker(client, alice)
     task = client.get("/workers/tasks", headers=worker).get_json()
-    statements: list[str] = []
-
-    def listen(conn, cursor, statement, *rest):
-        statements.append(" ".join(statement.split()))
-
-    engine = db.get_engine(app.config["DB_URL"])
-    sa.event.listen(engine, "before_cursor_execute", listen)
-    try:
-        ops = ["Finish", {"Commit": {"exit_status": 3, "msg": None}}]
-        resp = _batch(client, worker, task["id"], ops, next=True)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listen)
+    ops = ["Finish", {"Commit": {"exit_status": 3, "msg": None}}]
+    resp, statements = _sent(app, lambda: _batch(client, worker, task["id"], ops, next=True))
     assert resp.status_code == 200 and resp.get_json()["next"]["uuid"] == second
 
     def count(part: str) -> int:
         return sum(part in s for s in statements)
 
-    assert count("UPDATE workers") == 2
+    assert count("UPDATE workers") == 1  # given the next task by the claim, not let go first
     assert count("UPDATE active_tasks") == 1  # the claim of the next task
     assert count("UPDATE task_attempts") == 1 and not any("FROM task_attempts" in s for s in statements)
     # No retry is due: the probe rides in the bucket search, and no locked release probe follows.
@@ -304,7 +312,7 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
         # the worker and its task are locked by one statement, worker first (FOR UPDATE OF lists them in
         # that order), reading the columns the commit needs, not the task's row (the archive copies it).
         assert "UPDATE task_attempts" in deletes[0] and count("UPDATE task_attempts") == 1
-        assert "released AS (UPDATE workers SET assigned_task_id" in deletes[0]
+        assert "UPDATE workers" not in deletes[0]
         (lock,) = [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s]
         assert lock.endswith("FOR UPDATE OF workers, active_tasks")
         assert "active_tasks.spec" not in lock and "downstream_task_uuid" in lock
@@ -323,3 +331,24 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
     assert (body["info"]["state"], body["info"]["result"]) == ("Finished", {"exit_status": 3, "msg": None})
     [attempt] = body["attempts"]
     assert (attempt["end"], attempt["exit_status"], attempt["ended_at"] is not None) == ("exit", 3, True)
+
+
+def test_a_chained_commit_with_nothing_to_claim_lets_go_of_its_task_once(client, alice, app):
+    """No next task: the worker's row is written once, holding nothing (the commit leaves it to the claim;
+    a claim that found nothing, if one ran, wrote no row, and the worker lets go of the task by itself)."""
+    _submit(client, alice)
+    worker, registration = _worker(client, alice)
+    task = client.get("/workers/tasks", headers=worker).get_json()
+    ops = ["Finish", {"Commit": {"exit_status": 0, "msg": None}}]
+    resp, statements = _sent(app, lambda: _batch(client, worker, task["id"], ops, next=True))
+    assert resp.get_json() == {"urls": [], "next": None}
+    # not a claim's CTE: on PostgreSQL a claim that found nothing may have run, and wrote no row
+    workers_updates = [s for s in statements if "UPDATE workers" in s and "FROM claimed" not in s]
+    assert len(workers_updates) == 1 and workers_updates[0].startswith("UPDATE workers SET assigned_task_id")
+    with db.get_engine(app.config["DB_URL"]).connect() as conn:
+        held = conn.execute(
+            sa.select(Worker.assigned_task_id).where(Worker.uuid == uuid.UUID(registration["worker_id"]))
+        ).scalar_one()
+    assert held is None
+    _submit(client, alice)
+    assert client.get("/workers/tasks", headers=worker).get_json()["attempt"] == 1
