@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 from flask import Flask
 
-from app.jobs import schedule
+from app.jobs import schedule, transport
 
 
 def broker_url(settings: Mapping[str, Any]) -> str:
@@ -41,6 +41,8 @@ def celery_config(settings: Mapping[str, Any], *, producer: bool) -> dict[str, A
     }
     if url.startswith("redis"):
         conf["broker_transport_options"] = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    if url.startswith("redis://") and not producer:
+        conf["broker_transport"] = transport.NAME  # survives a lost connection (app/jobs/transport.py)
     if url == "filesystem://":
         folder = Path(settings["DATA_DIR"]).resolve() / "broker"
         (folder / "processed").mkdir(parents=True, exist_ok=True)
