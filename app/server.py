@@ -113,6 +113,7 @@ def serve(
         "keepalive": KEEPALIVE_S,
         "limit_request_line": MAX_REQUEST_LINE,
         "post_fork": die_with_master,
+        "post_worker_init": stop_marking_on_term,
         # app/logs.py writes the access lines (with request id, caller, task and duration); gunicorn's own
         # messages take the same format (MITO_LOG_FORMAT).
         "logconfig_dict": logs.gunicorn_logconfig("coordinator"),
@@ -133,6 +134,25 @@ def die_with_master(server: Any, worker: Any) -> None:
             log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     if os.getppid() != server.pid:  # the master died before the death signal was armed
         os._exit(1)
+
+
+def stop_marking_on_term(worker: Any) -> None:
+    """gunicorn post_worker_init: the worker's liveness marks stop with SIGTERM, not when it exits.
+
+    From SIGTERM on, the worker accepts no new connection but may take seconds to exit (requests in flight,
+    kept-alive connections lingering); agents' heartbeats cannot get in meanwhile, so the reaper must not
+    count that time as serving (app/services/liveness.py).
+    """
+    from app.services import liveness
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        liveness.stop_marking()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

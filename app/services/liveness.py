@@ -140,17 +140,37 @@ class Marker(threading.Thread):
 
 _markers: dict[int, Marker] = {}
 _markers_lock = threading.Lock()
+_stopped: set[int] = set()  # processes that are shutting down: they mark no more
 
 
-def ensure_marker(app: Flask) -> Marker:
-    """This process's marker, started on first use (after a fork too: gunicorn workers each get one)."""
+def ensure_marker(app: Flask) -> Marker | None:
+    """This process's marker, started on first use (after a fork too: gunicorn workers each get one); None
+    once the process has stopped marking."""
     pid = os.getpid()
     with _markers_lock:
+        if pid in _stopped:
+            return None
         marker = _markers.get(pid)
         if marker is None or not marker.is_alive():
             marker = _markers[pid] = Marker(app)
             marker.start()
         return marker
+
+
+def stop_marking() -> None:
+    """This process marks no more, for good: it is shutting down.
+
+    A gunicorn worker told to stop accepts no new connection at once but can take seconds to exit (requests in
+    flight, kept-alive connections lingering). Marking meanwhile would tell the judges the coordinator serves
+    while agents cannot get in, and they would be reaped as silent. A request served meanwhile does not
+    start a new marker.
+    """
+    pid = os.getpid()
+    with _markers_lock:
+        _stopped.add(pid)
+        marker = _markers.pop(pid, None)
+    if marker is not None:
+        marker.stopping.set()
 
 
 def init_app(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -105,3 +106,12 @@ def test_the_marker_thread_marks_until_stopped(app, app_ctx, monkeypatch):
         marker.stopping.set()
         marker.join(timeout=10)
     assert not marker.is_alive()
+
+
+def test_a_process_that_stopped_marking_never_starts_a_marker_again(app):
+    """After SIGTERM (app/server.py) a gunicorn worker may still serve a kept-alive request: no new marker."""
+    try:
+        liveness.stop_marking()
+        assert liveness.ensure_marker(app) is None
+    finally:
+        liveness._stopped.discard(os.getpid())
