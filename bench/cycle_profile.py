@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--echo", action="store_true", help="log one request's statements (cache hits)")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--exec-states", action="store_true", help="the batch a real agent sends: its exec states too"
+    )
+    parser.add_argument("--cpu", action="store_true", help="profile on process CPU time, not wall clock")
     args = parser.parse_args(argv)
     from app.config import normalise_db_url
 
@@ -79,10 +83,16 @@ def main(argv: list[str] | None = None) -> None:
             count[0] += 1
             texts.append(statement)
 
+        # A no-op task's batch from `mito worker` (worker_agent/steps.py): the states up to its end, Finish,
+        # the upload's state, Commit.
+        names = ["FetchResource", "ExecPending", "ExecSpawned", "ExecFinished", "UploadResult"]
+        states = [{"ExecState": n} for n in names] if args.exec_states else []
+        after = [{"ExecState": "UploadFinishedResult"}] if args.exec_states else []
+
         def cycle() -> None:
             nonlocal task
-            body = {"id": task["id"], "ops": ["Finish", {"Commit": {"exit_status": 0, "msg": None}}],
-                    "next": True, "attempt": task["attempt"]}  # fmt: skip
+            ops = [*states, "Finish", *after, {"Commit": {"exit_status": 0, "msg": None}}]
+            body = {"id": task["id"], "ops": ops, "next": True, "attempt": task["attempt"]}
             resp = client.post("/workers/tasks/batch", json=body, headers=worker)
             assert resp.status_code == 200, resp.text
             task = resp.get_json()["next"]
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             cpu.append((time.process_time() - start) * 1000 / args.requests)
         print("CPU per chained commit (ms): " + ", ".join(f"{c:.2f}" for c in cpu))
         if args.profile:
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
             profiler.enable()
             for _ in range(args.requests):
                 cycle()

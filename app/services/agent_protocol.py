@@ -216,8 +216,13 @@ def report_batch(
 
 
 def _plain_commit(ops: list[ReportOp]) -> bool:
-    """Whether the batch is Finish or Cancel ops, then a Commit (the chained commit of a lean agent)."""
-    return bool(ops) and isinstance(ops[-1], Commit) and all(isinstance(o, Finish | Cancel) for o in ops[:-1])
+    """Whether the batch is Finish, Cancel or ExecState ops, then a Commit (the chained commit of an agent:
+    a task with nothing to upload sends its exec states so far, Finish, and its Commit)."""
+    return (
+        bool(ops)
+        and isinstance(ops[-1], Commit)
+        and all(isinstance(o, Finish | Cancel | ExecState) for o in ops[:-1])
+    )
 
 
 def _commit_core(
@@ -239,11 +244,15 @@ def _commit_core(
         held = _require_held(holder, row, task_id, attempt)
     if holder.state == WorkerState.GracefulShutdown:
         return None
-    events = [Event.Finish if isinstance(op, Finish) else Event.AgentCancel for op in ops[:-1]]
+    events = [_EVENTS[type(op)] for op in ops[:-1]]
     result = cast(Commit, ops[-1]).result()
     if not lifecycle.commit_core(holder, held, events, result, release=not claim_next):
         return None
     return replace(holder, assigned_task_id=None) if isinstance(holder, LockedWorker) else holder
+
+
+# The lifecycle event of each op a plain commit may carry before its Commit (_plain_commit).
+_EVENTS: dict[type, Event] = {Finish: Event.Finish, Cancel: Event.AgentCancel, ExecState: Event.Progress}
 
 
 def _claim_after_core(committed: Worker | LockedWorker) -> Claimed | None:

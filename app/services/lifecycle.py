@@ -476,11 +476,13 @@ def commit_core(
     *,
     release: bool = True,
 ) -> bool:
-    """`events` (the holder's Finish or AgentCancel) then Event.Commit with `result`, applied in SQL
+    """`events` (the holder's Finish, AgentCancel or Progress) then Event.Commit with `result`, applied in SQL
     (commit_sql.py; one statement on PostgreSQL) to the task `held` (lock_held_row: locked, held by
     `worker`) when the table's rows are the common ones (no effect, then `_commit`'s archive), writing
-    what `apply` writes. False (nothing written) for another row (a retry), a downstream task, or task or
-    attempt objects in the session: the caller then applies the events through the ORM. With
+    what `apply` writes; a Progress's exec state is not written, as the row is archived in the same
+    transaction and no other one could read it. False (nothing written) for another row (a retry), a
+    downstream task, or task or attempt objects in the session: the caller then applies the events
+    through the ORM. With
     `release=False` the worker's row is left for the caller to write before its transaction ends: a claim
     that gives it its next task (claim_core), else `release_core`."""
     # The Commit rows' guards read the task and the result, never the worker.
@@ -493,6 +495,8 @@ def commit_core(
         row = next((r for r in rows if r.when is None or r.when(cast(ActiveTask, held), ctx)), None)
         if row is None:
             raise refusal(state, event, held.uuid)
+        if event is Event.Progress and row.effect is _record_exec_state:
+            continue  # an exec state of the row this commit archives: no other transaction can see it
         if row.effect is not (_commit if event is Event.Commit else _nothing):
             return False
         steps.append((event, state, row.target))

@@ -280,7 +280,20 @@ def test_the_hot_routes_refuse_a_worker_whose_creator_is_locked(client, alice, a
     assert _batch(client, worker, task_id, commit, next=True).status_code == 403
 
 
-def test_a_chained_commit_writes_each_row_once(client, alice, app):
+_AGENT_STATES = [{"ExecState": s} for s in ("FetchResource", "ExecPending", "ExecSpawned", "ExecFinished")]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        ["Finish"],
+        # What `mito worker` sends for a task with nothing to upload: its exec states so far, Finish, the
+        # upload's state. They take the same path: the row they would be written to is archived.
+        [*_AGENT_STATES, {"ExecState": "UploadResult"}, "Finish", {"ExecState": "UploadFinishedResult"}],
+    ],
+    ids=["finish", "agent-exec-states"],
+)
+def test_a_chained_commit_writes_each_row_once(client, alice, app, before):
     """The hot path's SQL (issue 13 goal 2): the archive is one statement on PostgreSQL (INSERT ... SELECT
     from a DELETE ... RETURNING CTE, the attempt's close a CTE of it; SQLite: a DELETE and an INSERT), the
     committed task is not updated before it goes, the attempt is closed by one UPDATE, the worker row
@@ -291,7 +304,7 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app):
     first, second = _submit(client, alice), _submit(client, alice)
     worker, _ = _worker(client, alice)
     task = client.get("/workers/tasks", headers=worker).get_json()
-    ops = ["Finish", {"Commit": {"exit_status": 3, "msg": None}}]
+    ops = [*before, {"Commit": {"exit_status": 3, "msg": None}}]
     resp, statements = _sent(app, lambda: _batch(client, worker, task["id"], ops, next=True))
     assert resp.status_code == 200 and resp.get_json()["next"]["uuid"] == second
 

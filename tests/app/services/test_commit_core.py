@@ -1,5 +1,5 @@
-"""A plain commit in SQL (lifecycle.commit_core) against the table's Finish/Cancel and Commit rows applied
-to an ORM task (services called directly, both databases)."""
+"""A plain commit in SQL (lifecycle.commit_core) against the table's Finish/Cancel/Progress and Commit rows
+applied to an ORM task (services called directly, both databases)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.models import (
     Artifact,
     ArtifactContentType,
     TaskAttempt,
+    TaskExecState,
     TaskState,
     Worker,
 )
@@ -94,6 +95,8 @@ def _current(task_uuid: Any) -> dict[ArtifactContentType, bool]:
         ([Event.Finish], {"exit_status": 3, "msg": None}),
         ([Event.AgentCancel], {"exit_status": 0, "msg": "ExecTimeout", "detail": "took too long"}),
         ([Event.Finish, Event.AgentCancel, Event.Finish], {"exit_status": 0, "msg": None}),
+        # An agent's exec states travel with its commit: the row they would be written to is archived.
+        ([Event.Progress, Event.Progress, Event.Finish, Event.Progress], {"exit_status": 0, "msg": None}),
     ],
 )
 def test_commit_core_writes_what_the_commit_rows_write(world, ops, result):
@@ -103,7 +106,7 @@ def test_commit_core_writes_what_the_commit_rows_write(world, ops, result):
     by_orm = _held(world, other, labels=["x"], priority=3)
     before = _counter_deltas()
     for event in ops:
-        lifecycle.apply(by_orm, event, Context(worker=other))
+        lifecycle.apply(by_orm, event, Context(worker=other, exec_state=TaskExecState.ExecFinished))
     lifecycle.apply(by_orm, Event.Commit, Context(worker=other, result=result))
     db.session.flush()
     orm_counted = _diff(before, _counter_deltas())
@@ -118,7 +121,9 @@ def test_commit_core_writes_what_the_commit_rows_write(world, ops, result):
     assert _diff(before, _counter_deltas()) == orm_counted
     assert _archived(by_sql.uuid) == _archived(by_orm.uuid)
     assert _archived(by_sql.uuid)["state"] == (
-        TaskState.Finished if ops[-1] is Event.Finish else TaskState.Cancelled
+        TaskState.Finished
+        if [e for e in ops if e is not Event.Progress][-1] is Event.Finish
+        else TaskState.Cancelled
     )
     reporters = sa.select(ArchivedTask.reporter_uuid).where(ArchivedTask.id.in_([by_sql.id, by_orm.id]))
     assert set(db.session.scalars(reporters)) == {world.worker.uuid, other.uuid}
