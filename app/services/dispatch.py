@@ -15,7 +15,10 @@ and needs no periodic job.
 
 The bucket rows are kept by the lifecycle (lifecycle.py), which also applies the claim itself (Event.Claim,
 `lifecycle.claim_core`: on PostgreSQL the bucket head's locked read and the claim's writes are one
-statement) to the buckets in the order the search found. Lock order, as everywhere (see lifecycle.py):
+statement) to the buckets in the order the search found. On PostgreSQL a claim first tries the search and
+the claim in one statement (`lifecycle.claim_best`: the best bucket's head through a LATERAL read of the
+dispatch index); only when a retry is due or every Ready task of that bucket is being claimed by others
+does it search, then try the buckets one at a time. Lock order, as everywhere (see lifecycle.py):
 the worker row first, then the task.
 
 A bucket outlives its last Ready task; `prune_buckets` (the housekeeping job jobs.tasks.prune_buckets)
@@ -122,6 +125,10 @@ def claim_next(*, locked: Worker | lifecycle.LockedWorker) -> Claimed | None:
     if any(isinstance(obj, ActiveTask) and obj.state == TaskState.Ready for obj in db.session.dirty):
         db.session.flush()
     with db.session.no_autoflush:
+        if db.is_postgres():  # the common case in one statement: no retry due, the best bucket not contended
+            claimed, answered = lifecycle.claim_best(locked)
+            if answered:
+                return claimed
         buckets, due = _candidate_buckets(locked)
         if due and release_due_retries():
             db.session.flush()

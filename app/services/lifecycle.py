@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -457,15 +457,36 @@ def claim_core(worker: Worker | LockedWorker, group_id: int, key: str) -> Claime
         return None
     for stmt in rest:
         conn.execute(stmt, {**params, "tid": row.id, "tu": row.uuid, "n": row.attempt})
-    claimed = Claimed(**row._asdict(), state=_CLAIM.target)
+    return _claimed(worker, row, now)
+
+
+def claim_best(worker: Worker | LockedWorker) -> tuple[Claimed | None, bool]:
+    """claim_core on the best head of all the worker's buckets, the bucket search included (PostgreSQL:
+    one statement, claim_sql.best): (the task claimed or None, whether that is the answer). Not the
+    answer (False) when a delayed retry is due (the caller releases it, then searches) or the best
+    bucket's Ready tasks are all being claimed by others (the caller tries the buckets one by one)."""
+    now = utcnow()
+    params = {"w": worker.id, "wu": worker.uuid, "now": now, "carried": sorted(set(worker.tags))}
+    row = db.session.connection().execute(claim_sql.best(_CLAIM.target), params).one()
+    if row.id is None:
+        return None, not (row.found or row.due)
+    return _claimed(worker, row, now), True
+
+
+def _claimed(worker: Worker | LockedWorker, row: Any, now: datetime) -> Claimed:
+    """What the claim's statements wrote, told to the session and the counters."""
+    claimed = Claimed(*row[:_ANSWERED])  # its state: Running (_CLAIM.target), the default
     stale = db.session.identity_map.get(orm.util.identity_key(ActiveTask, claimed.id))
     if stale is not None:  # a retry this transaction made Ready (and flushed): its row has moved on
         db.session.expire(stale)
     if isinstance(worker, Worker):  # the session's object, written by the claim's statement
         orm.attributes.set_committed_value(worker, "assigned_task_id", claimed.id)
         orm.attributes.set_committed_value(worker, "updated_at", now)
-    metrics.task_event(group_id, Event.Claim.name, _CLAIM.source, _CLAIM.target, None)
+    metrics.task_event(claimed.group_id, Event.Claim.name, _CLAIM.source, _CLAIM.target, None)
     return claimed
+
+
+_ANSWERED: Final = len(fields(Claimed)) - 1  # the claim statements' columns: Claimed's fields but its state
 
 
 def commit_core(

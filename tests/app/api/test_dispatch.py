@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid as uuid_mod
 
+import pytest
 import sqlalchemy as sa
 
 from app import db
 from app.models import ActiveTask, ArchivedTask, Artifact, TaskLoss, TaskState, Worker
+from tests.conftest import BACKEND
 from tests.helpers import db_snapshot
 
 
@@ -304,3 +306,43 @@ def test_unregister_puts_task_back_to_ready(sched, alice, client, app):
     assert client.delete("/workers", headers=sched.wh(w)).status_code == 200
     assert _task_row(app, uuid).state == TaskState.Ready
     assert client.delete("/workers", headers=sched.wh(w)).status_code == 401
+
+
+@pytest.mark.skipif(
+    BACKEND != "postgresql", reason="row locks (SKIP LOCKED) are PostgreSQL's; SQLite serialises"
+)
+def test_a_claim_passes_over_a_bucket_whose_tasks_other_claims_hold(sched, alice, db_url):
+    """The one-statement claim reads the best bucket by its head without a lock; when another claim holds
+    every Ready task of that bucket, the claim still takes the next bucket's task, not nothing."""
+    best = sched.submit(alice, "alice", priority=9, tags=["x"])["uuid"]
+    other = sched.submit(alice, "alice", priority=1)["uuid"]
+    w = sched.register(alice, tags=["x"])
+    holding = sa.create_engine(db_url)
+    try:
+        with holding.connect() as conn, conn.begin():  # another claim's lock on the best bucket's only task
+            locked = sa.select(ActiveTask.id).where(ActiveTask.uuid == uuid_mod.UUID(best)).with_for_update()
+            assert conn.execute(locked).scalar() is not None
+            assert sched.fetch(w)["uuid"] == other
+    finally:
+        holding.dispose()
+    assert sched.fetch(w)["uuid"] == other  # still held: the same answer (it asked while holding it)
+
+
+def test_an_empty_poll_of_an_emptied_bucket_is_two_statements_on_postgresql(sched, alice, app, client):
+    """A poll with nothing to claim in the buckets the worker may take from: the worker's lock, then the
+    bucket search with the claim it would make (one statement on PostgreSQL, which reads each bucket's
+    head); SQLite searches, then tries the bucket."""
+    sched.submit(alice, "alice")
+    assert sched.fetch(sched.register(alice)) is not None  # the bucket stays, empty
+    w = sched.register(alice)
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.session.get_bind()
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        assert client.get("/workers/tasks", headers=sched.wh(w)).status_code == 204
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    statements = [s for s in statements if s != "BEGIN IMMEDIATE"]  # SQLite's way to begin a writer
+    assert len(statements) == (2 if BACKEND == "postgresql" else 3), statements

@@ -298,9 +298,10 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app, before):
     from a DELETE ... RETURNING CTE, the attempt's close a CTE of it; SQLite: a DELETE and an INSERT), the
     committed task is not updated before it goes, the attempt is closed by one UPDATE, the worker row
     written by the archive (let go of the task) and by the claim (given the next; no ORM flush of its
-    own: the chained commit loads no ORM object), the claim of the next task one statement on
-    PostgreSQL (the bucket head under FOR UPDATE SKIP LOCKED, the task's UPDATE, the attempt's INSERT
-    and the worker's UPDATE as CTEs), and the counters in one statement on PostgreSQL."""
+    own: the chained commit loads no ORM object), the bucket search and the claim of the next task one
+    statement on PostgreSQL (the best bucket by its head, the head under FOR UPDATE SKIP LOCKED, the
+    task's UPDATE, the attempt's INSERT and the worker's UPDATE as CTEs), and the counters in one
+    statement on PostgreSQL."""
     first, second = _submit(client, alice), _submit(client, alice)
     worker, _ = _worker(client, alice)
     task = client.get("/workers/tasks", headers=worker).get_json()
@@ -316,7 +317,7 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app, before):
     assert count("UPDATE task_attempts") == 1 and not any("FROM task_attempts" in s for s in statements)
     # No retry is due: the probe rides in the bucket search, and no locked release probe follows.
     (probe,) = [s for s in statements if "active_tasks.retry_at <=" in s]
-    assert "FROM task_buckets" in probe and "FOR UPDATE" not in probe
+    assert "FROM task_buckets" in probe and "FOR UPDATE SKIP LOCKED" not in probe.split("picked AS")[0]
     deletes = [s for s in statements if "DELETE FROM active_tasks" in s]
     if BACKEND == "postgresql":
         assert len(deletes) == 1 and deletes[0].startswith("WITH gone AS (DELETE FROM active_tasks")
@@ -329,12 +330,14 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app, before):
         (lock,) = [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s]
         assert lock.endswith("FOR UPDATE OF workers, active_tasks")
         assert "active_tasks.spec" not in lock and "downstream_task_uuid" in lock
-        assert len(statements) == 5  # worker and task lock, archive, bucket search, claim, counters
+        assert len(statements) == 4  # worker and task lock, archive, bucket search and claim, counters
         assert [s for s in statements if "INSERT INTO task_counts" in s] == [
             s for s in statements if "INSERT INTO metric_counters" in s
         ]
         (claim,) = [s for s in statements if "UPDATE active_tasks" in s]
-        assert claim.startswith("WITH picked AS (SELECT active_tasks.id") and "SKIP LOCKED" in claim
+        assert claim == probe  # the bucket search, its heads (LATERAL) and the claim: one statement
+        assert claim.startswith("WITH best AS (SELECT task_buckets.group_id") and "JOIN LATERAL" in claim
+        assert "picked AS (SELECT active_tasks.id" in claim and "SKIP LOCKED" in claim
         assert "INSERT INTO task_attempts" in claim and "UPDATE workers" in claim
         assert count("INSERT INTO task_attempts") == 1
     else:
