@@ -31,7 +31,7 @@ from app.models import (
     Worker,
     WorkerState,
 )
-from app.services import access, attempts, dispatch, lifecycle
+from app.services import access, attempts, dispatch, lifecycle, lifecycle_sql
 from app.services import artifact as artifact_service
 from app.services import task as task_service
 from app.services import worker as worker_service
@@ -228,7 +228,7 @@ def _plain_commit(ops: list[ReportOp]) -> bool:
 def _commit_core(
     worker: Worker | WorkerIdentity, task_id: int, attempt: int | None, ops: list[ReportOp], claim_next: bool
 ) -> Worker | LockedWorker | None:
-    """Apply a plain commit in SQL (lifecycle.commit_core), locking the worker's and the task's rows only
+    """Apply a plain commit in SQL (lifecycle_sql.commit_core), locking the worker's and the task's rows only
     (one statement, no ORM object): the worker as it is after the commit (holding nothing); None (nothing
     written) when the lifecycle needs the ORM path or the worker is shutting down (its removal follows the
     commit: `_commit`). 401, 403, 404 as `_lock_held`. With `claim_next` the worker's row is not written
@@ -246,7 +246,7 @@ def _commit_core(
         return None
     events = [_EVENTS[type(op)] for op in ops[:-1]]
     result = cast(Commit, ops[-1]).result()
-    if not lifecycle.commit_core(holder, held, events, result, release=not claim_next):
+    if not lifecycle_sql.commit_core(holder, held, events, result, release=not claim_next):
         return None
     return replace(holder, assigned_task_id=None) if isinstance(holder, LockedWorker) else holder
 
@@ -259,7 +259,7 @@ def _claim_after_core(committed: Worker | LockedWorker) -> Claimed | None:
     """The next task of a worker whose commit left its row for the claim to write (the claim gives it the
     task), or, when there is none, the worker lets go of the committed task."""
     if (claimed := dispatch.claim_next(locked=committed)) is None:
-        lifecycle.release_core(committed)
+        lifecycle_sql.release_core(committed)
     return claimed
 
 

@@ -1,4 +1,4 @@
-"""The statements of the claim (lifecycle.claim_core and claim_best, which alone run them) and the answer
+"""The statements of the claim (lifecycle_sql.claim_core and claim_best, which alone run them) and the answer
 they read.
 
 Split from lifecycle.py along the statement text only: the transition, its counters and what the session

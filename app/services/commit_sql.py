@@ -1,4 +1,4 @@
-"""The statements that archive a task: a plain commit's (lifecycle.commit_core, which alone runs them) and
+"""The statements that archive a task: a plain commit's (lifecycle_sql.commit_core, which alone runs them) and
 the archive of a task loaded through the ORM (`archive_values`, run by lifecycle's archiving rows).
 
 Split from lifecycle.py along the statement text only: which transition applies, its counters and what the

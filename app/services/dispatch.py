@@ -14,9 +14,9 @@ due, releases the due ones before it searches again, so a delayed task is never 
 and needs no periodic job.
 
 The bucket rows are kept by the lifecycle (lifecycle.py), which also applies the claim itself (Event.Claim,
-`lifecycle.claim_core`: on PostgreSQL the bucket head's locked read and the claim's writes are one
+`lifecycle_sql.claim_core`: on PostgreSQL the bucket head's locked read and the claim's writes are one
 statement) to the buckets in the order the search found. On PostgreSQL a claim first tries the search and
-the claim in one statement (`lifecycle.claim_best`: the best bucket's head through a LATERAL read of the
+the claim in one statement (`lifecycle_sql.claim_best`: the best bucket's head through a LATERAL read of the
 dispatch index); only when a retry is due or every Ready task of that bucket is being claimed by others
 does it search, then try the buckets one at a time. Lock order, as everywhere (see lifecycle.py):
 the worker row first, then the task.
@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql
 
 from app import db
 from app.models import ActiveTask, GroupWorker, Role, TaskBucket, TaskState, Worker, WorkerState
-from app.services import lifecycle
+from app.services import lifecycle, lifecycle_sql
 from app.services.claim_sql import Claimed
 
 
@@ -126,7 +126,7 @@ def claim_next(*, locked: Worker | lifecycle.LockedWorker) -> Claimed | None:
         db.session.flush()
     with db.session.no_autoflush:
         if db.is_postgres():  # the common case in one statement: no retry due, the best bucket not contended
-            claimed, answered = lifecycle.claim_best(locked)
+            claimed, answered = lifecycle_sql.claim_best(locked)
             if answered:
                 return claimed
         buckets, due = _candidate_buckets(locked)
@@ -138,7 +138,7 @@ def claim_next(*, locked: Worker | lifecycle.LockedWorker) -> Claimed | None:
         # The best head first; a bucket whose every Ready task another claim holds (SKIP LOCKED) or took
         # meanwhile yields nothing, and the next one is tried.
         for group_id, key in _ordered_heads(buckets):
-            claimed = lifecycle.claim_core(locked, group_id, key)
+            claimed = lifecycle_sql.claim_core(locked, group_id, key)
             if claimed is not None:
                 return claimed
     return None

@@ -6,7 +6,8 @@ task's state is an `Event` given to `apply`, which looks the pair (state, event)
 takes the first row whose guard holds, runs the row's effect, sets the target state and, for an
 archiving row, moves the task from active_tasks to archived_tasks. A pair with no row is refused with a
 DomainError that names the states the event applies to, and changes nothing. No other module assigns
-`state`, clears a holder or archives a task.
+`state`, clears a holder or archives a task, but lifecycle_sql.py, its part that writes the two hot
+transitions (the claim, a plain commit) in SQL from this table's rows (`CLAIM`, `plain_commit_steps`).
 
 Why. The rules were spread over six files and two spellings of the user-cancel result. One table makes
 them reviewable at a glance, and `apply` is the one place every transition passes: attempt history,
@@ -32,8 +33,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, cast
 
 from flask import current_app
@@ -45,15 +46,13 @@ from app.errors import Conflict, DomainError, InvalidRequest
 from app.models import (
     ActiveTask,
     ArchivedTask,
-    TaskAttempt,
     TaskExecState,
     TaskLoss,
     TaskState,
     Worker,
     tags_key,
 )
-from app.services import attempts, claim_sql, commit_sql, metrics, notify, output_store
-from app.services.claim_sql import Claimed
+from app.services import attempts, commit_sql, metrics, notify, output_store
 
 # The row locks and the bucket index (lifecycle_rows.py), re-exported: callers take them from the lifecycle.
 from app.services.lifecycle_rows import LockedWorker as LockedWorker
@@ -437,79 +436,20 @@ def rerun(archived: ArchivedTask) -> ActiveTask:
     return task
 
 
-# ---------------------------------------------------------------- the claim and a plain commit in SQL
+# ---------------------------------------------------------------- what the SQL paths apply (lifecycle_sql.py)
+
+CLAIM: Final = next(r for r in TRANSITIONS if (r.source, r.event) == (TaskState.Ready, Event.Claim))
+
+Step = tuple[Event, TaskState, TaskState]  # an event and the states it moves a task between
 
 
-_CLAIM: Final = next(r for r in TRANSITIONS if (r.source, r.event) == (TaskState.Ready, Event.Claim))
-
-
-def claim_core(worker: Worker | LockedWorker, group_id: int, key: str) -> Claimed | None:
-    """Event.Claim applied in SQL (claim_sql.py; one statement on PostgreSQL) to the best Ready task of one
-    bucket nobody else is claiming: the row (Ready, Claim) -> Running with `_claim`'s effect (the holder,
-    the next attempt and its task_attempts row, the worker's assigned task), its counters; None when the
-    bucket has none. The worker, locked by the caller, is given the task without a flush of its own."""
-    conn = db.session.connection()  # not the session's execute: the caller's pending changes stay so
-    claim, *rest = claim_sql.statements(conn.dialect.name, _CLAIM.target)
-    now = utcnow()
-    params = {"g": group_id, "k": key, "w": worker.id, "wu": worker.uuid, "now": now}
-    row = conn.execute(claim, params).one_or_none()
-    if row is None:
-        return None
-    for stmt in rest:
-        conn.execute(stmt, {**params, "tid": row.id, "tu": row.uuid, "n": row.attempt})
-    return _claimed(worker, row, now)
-
-
-def claim_best(worker: Worker | LockedWorker) -> tuple[Claimed | None, bool]:
-    """claim_core on the best head of all the worker's buckets, the bucket search included (PostgreSQL:
-    one statement, claim_sql.best): (the task claimed or None, whether that is the answer). Not the
-    answer (False) when a delayed retry is due (the caller releases it, then searches) or the best
-    bucket's Ready tasks are all being claimed by others (the caller tries the buckets one by one)."""
-    now = utcnow()
-    params = {"w": worker.id, "wu": worker.uuid, "now": now, "carried": sorted(set(worker.tags))}
-    row = db.session.connection().execute(claim_sql.best(_CLAIM.target), params).one()
-    if row.id is None:
-        return None, not (row.found or row.due)
-    return _claimed(worker, row, now), True
-
-
-def _claimed(worker: Worker | LockedWorker, row: Any, now: datetime) -> Claimed:
-    """What the claim's statements wrote, told to the session and the counters."""
-    claimed = Claimed(*row[:_ANSWERED])  # its state: Running (_CLAIM.target), the default
-    stale = db.session.identity_map.get(orm.util.identity_key(ActiveTask, claimed.id))
-    if stale is not None:  # a retry this transaction made Ready (and flushed): its row has moved on
-        db.session.expire(stale)
-    if isinstance(worker, Worker):  # the session's object, written by the claim's statement
-        orm.attributes.set_committed_value(worker, "assigned_task_id", claimed.id)
-        orm.attributes.set_committed_value(worker, "updated_at", now)
-    metrics.task_event(claimed.group_id, Event.Claim.name, _CLAIM.source, _CLAIM.target, None)
-    return claimed
-
-
-_ANSWERED: Final = len(fields(Claimed)) - 1  # the claim statements' columns: Claimed's fields but its state
-
-
-def commit_core(
-    worker: Worker | LockedWorker,
-    held: Any,
-    events: Sequence[Event],
-    result: Mapping[str, Any],
-    *,
-    release: bool = True,
-) -> bool:
-    """`events` (the holder's Finish, AgentCancel or Progress) then Event.Commit with `result`, applied in SQL
-    (commit_sql.py; one statement on PostgreSQL) to the task `held` (lock_held_row: locked, held by
-    `worker`) when the table's rows are the common ones (no effect, then `_commit`'s archive), writing
-    what `apply` writes; a Progress's exec state is not written, as the row is archived in the same
-    transaction and no other one could read it. False (nothing written) for another row (a retry), a
-    downstream task, or task or attempt objects in the session: the caller then applies the events
-    through the ORM. With
-    `release=False` the worker's row is left for the caller to write before its transaction ends: a claim
-    that gives it its next task (claim_core), else `release_core`."""
-    # The Commit rows' guards read the task and the result, never the worker.
-    ctx, loaded = Context(result=result), (*db.session.identity_map.values(), *db.session.new)
-    if held.downstream_task_uuid is not None or any(isinstance(o, (ActiveTask, TaskAttempt)) for o in loaded):
-        return False
+def plain_commit_steps(held: Any, events: Sequence[Event], result: Mapping[str, Any]) -> list[Step] | None:
+    """The steps of `events` then Event.Commit with `result` on the task row `held`, when each takes a row
+    of the table with no effect but `_commit`'s archive (lifecycle_sql.commit_core writes them in SQL): a
+    Progress's exec state is left out, as the row it would be written to is archived in the same
+    transaction and no other one could read it. None for any other row (a retry); a pair the table
+    refuses raises as `apply` does."""
+    ctx = Context(result=result)  # the Commit rows' guards read the task and the result, never the worker
     state, steps = held.state, []
     for event in (*events, Event.Commit):
         rows = _BY_PAIR.get((state, event), ())
@@ -517,36 +457,9 @@ def commit_core(
         if row is None:
             raise refusal(state, event, held.uuid)
         if event is Event.Progress and row.effect is _record_exec_state:
-            continue  # an exec state of the row this commit archives: no other transaction can see it
+            continue
         if row.effect is not (_commit if event is Event.Commit else _nothing):
-            return False
+            return None
         steps.append((event, state, row.target))
         state = row.target
-    conn = db.session.connection()  # not the session's execute: no autoflush
-    now = utcnow()
-    params = {
-        "tid": held.id, "tu": held.uuid, "n": held.attempt, "now": now, "archived_state": state,
-        "result": dict(result), "xs": result.get("exit_status"), "msg": result.get("msg"),
-        "end": attempts.end_of(result).value, "ru": worker.uuid, "w": worker.id,
-    }  # fmt: skip
-    for stmt in commit_sql.statements(conn.dialect.name, first_attempt=held.attempt <= 1, release=release):
-        conn.execute(stmt, params)
-    output_store.forget(held.uuid)
-    _released(worker, now)
-    for event, source, target in steps:  # as apply counts them (only the Commit's row has the result)
-        counted = result if event is Event.Commit else None
-        metrics.task_event(held.group_id, event.name, source, target, counted)
-    return True
-
-
-def release_core(worker: Worker | LockedWorker) -> None:
-    """The worker lets go of its task (commit_core's `release=False`, when no claim followed)."""
-    now = utcnow()
-    db.session.connection().execute(commit_sql.RELEASE, {"w": worker.id, "now": now})
-    _released(worker, now)
-
-
-def _released(worker: Worker | LockedWorker, now: datetime) -> None:
-    if isinstance(worker, Worker):  # the session's object: a statement let go of the task
-        orm.attributes.set_committed_value(worker, "assigned_task_id", None)
-        orm.attributes.set_committed_value(worker, "updated_at", now)
+    return steps

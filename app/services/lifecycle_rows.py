@@ -103,7 +103,7 @@ def lock_held_row(task_id: int) -> sa.Row[Any] | None:
 @dataclass(frozen=True)
 class LockedWorker:
     """A worker row locked by `lock_worker_and_held_row` (Core, no ORM object): what a chained commit and
-    the claim after it read of it (dispatch.claim_next and lifecycle.claim_core take it as a Worker)."""
+    the claim after it read of it (dispatch.claim_next and lifecycle_sql.claim_core take it as a Worker)."""
 
     id: int
     uuid: uuid_mod.UUID

@@ -322,7 +322,7 @@ def test_a_chained_commit_writes_each_row_once(client, alice, app, before):
     if BACKEND == "postgresql":
         assert len(deletes) == 1 and deletes[0].startswith("WITH gone AS (DELETE FROM active_tasks")
         assert "INSERT INTO archived_tasks" in deletes[0]
-        # The plain commit in SQL (lifecycle.commit_core): the attempt's close rides in the archive, and
+        # The plain commit in SQL (lifecycle_sql.commit_core): the attempt's close rides in the archive, and
         # the worker and its task are locked by one statement, worker first (FOR UPDATE OF lists them in
         # that order), reading the columns the commit needs, not the task's row (the archive copies it).
         assert "UPDATE task_attempts" in deletes[0] and count("UPDATE task_attempts") == 1

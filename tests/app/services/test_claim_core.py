@@ -1,4 +1,4 @@
-"""The claim in SQL (lifecycle.claim_core) against the table's Claim row applied to an ORM task (services
+"""The claim in SQL (lifecycle_sql.claim_core) against the table's Claim row applied to an ORM task (services
 called directly, both databases)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app import db
 from app.models import ActiveTask, TaskAttempt, TaskExecState, TaskState, Worker, tags_key
-from app.services import lifecycle, metrics
+from app.services import lifecycle, lifecycle_sql, metrics
 from app.services.lifecycle import Context, Event
 from tests.app.services.test_lifecycle import World
 
@@ -56,7 +56,7 @@ def test_claim_core_writes_what_the_claim_row_writes(world):
     db.session.expunge(by_sql)  # not in the session: its columns are read back below
 
     before = _counter_deltas()
-    claimed = lifecycle.claim_core(world.worker, world.group.id, tags_key(["gpu"]))
+    claimed = lifecycle_sql.claim_core(world.worker, world.group.id, tags_key(["gpu"]))
 
     assert claimed is not None and claimed.id == by_sql.id
     assert _diff(before, _counter_deltas()) == orm_counted
@@ -95,15 +95,15 @@ def test_claim_core_takes_the_bucket_head_and_only_ready_tasks(world):
     key = tags_key(["gpu"])
     workers = [world.worker, world.new_worker(), world.new_worker()]
 
-    claimed = [lifecycle.claim_core(w, world.group.id, key) for w in workers]
+    claimed = [lifecycle_sql.claim_core(w, world.group.id, key) for w in workers]
 
     assert [c.id if c else None for c in claimed] == [first.id, second.id, low.id]
-    assert lifecycle.claim_core(world.new_worker(), world.group.id, key) is None
-    assert lifecycle.claim_core(world.new_worker(), world.group.id, tags_key(["cpu"])) is None
+    assert lifecycle_sql.claim_core(world.new_worker(), world.group.id, key) is None
+    assert lifecycle_sql.claim_core(world.new_worker(), world.group.id, tags_key(["cpu"])) is None
 
 
 def test_claim_core_refreshes_a_task_the_session_holds(world):
     """A task already loaded (a retry this transaction made Ready) reads as claimed afterwards."""
     task = world.task(TaskState.Ready)
-    assert lifecycle.claim_core(world.worker, world.group.id, tags_key(["gpu"])) is not None
+    assert lifecycle_sql.claim_core(world.worker, world.group.id, tags_key(["gpu"])) is not None
     assert (task.state, task.assigned_worker, task.attempt) == (TaskState.Running, world.worker.id, 1)

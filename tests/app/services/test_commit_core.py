@@ -1,5 +1,5 @@
-"""A plain commit in SQL (lifecycle.commit_core) against the table's Finish/Cancel/Progress and Commit rows
-applied to an ORM task (services called directly, both databases)."""
+"""A plain commit in SQL (lifecycle_sql.commit_core) against the table's Finish/Cancel/Progress and Commit
+rows applied to an ORM task (services called directly, both databases)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from app.models import (
     TaskState,
     Worker,
 )
-from app.services import lifecycle
+from app.services import lifecycle, lifecycle_sql
 from app.services.lifecycle import Context, Event
 from tests.app.services.test_claim_core import _counter_deltas, _diff
 from tests.app.services.test_lifecycle import World
@@ -115,7 +115,7 @@ def test_commit_core_writes_what_the_commit_rows_write(world, ops, result):
 
     before = _counter_deltas()
     held = lifecycle.lock_held_row(by_sql.id)
-    assert lifecycle.commit_core(world.worker, held, ops, result) is True
+    assert lifecycle_sql.commit_core(world.worker, held, ops, result) is True
     db.session.flush()
 
     assert _diff(before, _counter_deltas()) == orm_counted
@@ -145,7 +145,7 @@ def test_commit_core_on_a_first_attempt_leaves_artifacts_alone(world):
     """A first attempt has no earlier one: its artifacts stay current (and no fencing is written)."""
     task = _held(world, world.worker, attempt=1)
     _forget(task)
-    assert lifecycle.commit_core(
+    assert lifecycle_sql.commit_core(
         world.worker, lifecycle.lock_held_row(task.id), [Event.Finish], {"exit_status": 0}
     )
     assert _current(task.uuid) == {ArtifactContentType.StdLog: True, ArtifactContentType.Result: True}
@@ -166,7 +166,10 @@ def test_commit_core_leaves_uncommon_commits_to_the_orm(world, columns):
     _forget(task)
     before = _counter_deltas()
     held = lifecycle.lock_held_row(task.id)
-    assert lifecycle.commit_core(world.worker, held, [Event.Finish], {"exit_status": 1, "msg": None}) is False
+    assert (
+        lifecycle_sql.commit_core(world.worker, held, [Event.Finish], {"exit_status": 1, "msg": None})
+        is False
+    )
     db.session.flush()
     assert _diff(before, _counter_deltas()) == {}
     state = sa.select(ActiveTask.state).where(ActiveTask.id == task.id)
@@ -179,7 +182,7 @@ def test_commit_core_leaves_a_task_the_session_holds_to_the_orm(world):
     """A task object in the session (its changes unflushed, maybe) is never written behind its back."""
     task = _held(world, world.worker)
     held = lifecycle.lock_held_row(task.id)
-    assert lifecycle.commit_core(world.worker, held, [Event.Finish], {"exit_status": 0}) is False
+    assert lifecycle_sql.commit_core(world.worker, held, [Event.Finish], {"exit_status": 0}) is False
 
 
 def test_commit_core_refuses_what_the_table_refuses(world):
@@ -187,4 +190,4 @@ def test_commit_core_refuses_what_the_table_refuses(world):
     task = _held(world, world.worker)
     _forget(task)
     with pytest.raises(InvalidRequest, match="can not be committed: it is Running"):
-        lifecycle.commit_core(world.worker, lifecycle.lock_held_row(task.id), [], {"exit_status": 0})
+        lifecycle_sql.commit_core(world.worker, lifecycle.lock_held_row(task.id), [], {"exit_status": 0})
