@@ -1,7 +1,7 @@
 """Where one chained commit (POST /workers/tasks/batch: Finish, Commit, next) spends the coordinator's CPU,
 in this process (no HTTP server): the Flask test client drives the whole request on a scratch PostgreSQL
-database; prints the process CPU per request (alternated rounds), the statements one request sends and,
-with --profile, cProfile's top functions.
+database; prints the process CPU per request (alternated rounds), that of the PostgreSQL backend that
+served it, the statements one request sends and, with --profile, cProfile's top functions.
 
     .venv/bin/python -m bench.cycle_profile [--requests 300] [--rounds 3] [--profile] [--echo]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import logging
 import os
 import pstats
@@ -19,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.common import cpu_seconds
 from tests.helpers import TEST_JWT_SECRET
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -54,6 +56,25 @@ def _setup(db_url: str, tasks: int) -> tuple[Any, dict[str, str]]:
     return app, worker
 
 
+def _plans(app: Any, sent: list[tuple[str, Any]], *, verbose: bool) -> None:
+    """The server's planning and execution time of each statement, replayed in a rolled-back transaction."""
+    from app import db
+
+    with app.app_context(), db.session.get_bind().connect() as conn, conn.begin() as tx:
+        for statement, params in sent:
+            if verbose:
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, SUMMARY) " + statement, params)
+                print("\n".join(row[0] for row in plan))
+                continue
+            found = conn.exec_driver_sql(
+                "EXPLAIN (ANALYZE, SUMMARY, FORMAT JSON) " + statement, params
+            ).scalar()
+            top = (found if isinstance(found, list) else json.loads(found))[0]
+            times = f"planning {top['Planning Time']:.3f} ms, execution {top['Execution Time']:.3f} ms"
+            print(f"   {times}: {' '.join(statement.split())[:60]}")
+        tx.rollback()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
@@ -63,6 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument(
         "--exec-states", action="store_true", help="the batch a real agent sends: its exec states too"
+    )
+    parser.add_argument(
+        "--plans",
+        action="count",
+        default=0,
+        help="each statement's planning and execution time (twice: plans)",
     )
     parser.add_argument("--cpu", action="store_true", help="profile on process CPU time, not wall clock")
     args = parser.parse_args(argv)
@@ -79,9 +106,12 @@ def main(argv: list[str] | None = None) -> None:
         task = client.get("/workers/tasks", headers=worker).get_json()
         count, texts = [0], []
 
-        def counter(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        sent: list[tuple[str, Any]] = []
+
+        def counter(_c: Any, _cur: Any, statement: str, params: Any, *_a: Any) -> None:
             count[0] += 1
             texts.append(statement)
+            sent.append((statement, params))
 
         # A no-op task's batch from `mito worker` (worker_agent/steps.py): the states up to its end, Finish,
         # the upload's state, Commit.
@@ -109,13 +139,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"statements per chained commit: {count[0]}")
         for text in texts:
             print("  ", " ".join(text.split())[:200])
-        cpu = []
+        if args.plans:
+            _plans(app, sent, verbose=args.plans > 1)
+        backends: set[int] = set()  # the PostgreSQL backends serving the requests (their CPU, read in /proc)
+
+        def backend(conn: Any, *_a: Any) -> None:
+            backends.add(conn.connection.dbapi_connection.get_backend_pid())
+
+        sa.event.listen(sa.Engine, "before_cursor_execute", backend)
+        cycle()
+        cpu, database = [], []
         for _ in range(args.rounds):
-            start = time.process_time()
+            start, served = time.process_time(), {pid: cpu_seconds(pid) for pid in backends}
             for _ in range(args.requests):
                 cycle()
             cpu.append((time.process_time() - start) * 1000 / args.requests)
+            database.append(sum(cpu_seconds(p) - s for p, s in served.items()) * 1000 / args.requests)
+        sa.event.remove(sa.Engine, "before_cursor_execute", backend)
         print("CPU per chained commit (ms): " + ", ".join(f"{c:.2f}" for c in cpu))
+        print("PostgreSQL backend CPU per chained commit (ms): " + ", ".join(f"{c:.2f}" for c in database))
         if args.profile:
             profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
             profiler.enable()

@@ -170,7 +170,10 @@ def _claim_ctes(
     head, update, answer = _claim_parts(target, group, key)
     picked = head.with_for_update(skip_locked=True).cte("picked")
     ready = active.c.state == TaskState.Ready
-    claimed = update.where(active.c.id == picked.c.id, ready).returning(*answer).cte("claimed")
+    # By the key, as a scalar: a join to `picked` lets the planner pick ix_active_tasks_state_claimed on
+    # stale statistics and read every Ready row's entry.
+    chosen = sa.select(picked.c.id).scalar_subquery()
+    claimed = update.where(active.c.id == chosen, ready).returning(*answer).cte("claimed")
     started = sa.insert(tried).from_select(
         ["task_uuid", "number", "worker_uuid", "started_at"],
         sa.select(claimed.c.uuid, claimed.c.attempt, sa.bindparam("wu", type_=tried.c.worker_uuid.type), now),

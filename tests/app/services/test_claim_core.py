@@ -10,9 +10,10 @@ import sqlalchemy as sa
 
 from app import db
 from app.models import ActiveTask, TaskAttempt, TaskExecState, TaskState, Worker, tags_key
-from app.services import lifecycle, lifecycle_sql, metrics
+from app.services import claim_sql, lifecycle, lifecycle_sql, metrics
 from app.services.lifecycle import Context, Event
 from tests.app.services.test_lifecycle import World
+from tests.conftest import BACKEND
 
 
 @pytest.fixture
@@ -107,3 +108,31 @@ def test_claim_core_refreshes_a_task_the_session_holds(world):
     task = world.task(TaskState.Ready)
     assert lifecycle_sql.claim_core(world.worker, world.group.id, tags_key(["gpu"])) is not None
     assert (task.state, task.assigned_worker, task.attempt) == (TaskState.Running, world.worker.id, 1)
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL's plan of its one-statement claim")
+def test_the_one_statement_claim_updates_its_task_by_the_key(world):
+    """The claim's UPDATE finds its task by the primary key, whatever the statistics say of the Ready rows:
+    joined to its pick, the planner took ix_active_tasks_state_claimed on a table filled since its last
+    ANALYZE and read the entry of every Ready task."""
+    first = world.task(TaskState.Ready)
+    db.session.execute(
+        sa.text(
+            """INSERT INTO active_tasks (creator_id, group_id, task_id, uuid, tags, labels, tags_key, state,
+                   timeout, priority, spec, lost_count, attempt, cancel_requested, created_at, updated_at)
+               SELECT creator_id, group_id, task_id + g, gen_random_uuid(), tags, labels, tags_key, state,
+                   timeout, priority, spec, 0, 0, false, created_at, updated_at
+               FROM active_tasks, generate_series(1, 600) g WHERE id = :id"""
+        ),
+        {"id": first.id},
+    )
+    statement = claim_sql.best(TaskState.Running).compile(dialect=db.session.get_bind().dialect)
+    params = {"w": world.worker.id, "wu": world.worker.uuid, "now": db.utcnow(), "carried": ["gpu"]}
+    plan = db.session.connection().exec_driver_sql(
+        f"EXPLAIN {statement.string}", statement.construct_params(params)
+    )
+    lines = [row[0].strip() for row in plan]
+    start = next(n for n, line in enumerate(lines) if line.startswith("->  Update on active_tasks"))
+    end = next(n for n, line in enumerate(lines) if line.startswith("->  Insert on task_attempts"))
+    update = "\n".join(lines[start:end])
+    assert "Index Scan using pk_active_tasks" in update and "state_claimed" not in update, update
