@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_jwt_extended import JWTManager
 from flask_smorest import Api
 
 from app.schemas._base import ErrorSchema
+from app.security import JWTManager
 
-jwt = JWTManager()
+jwt = JWTManager()  # flask-jwt-extended's, answering a token it verified before from memory
 
 
 def make_api() -> Api:

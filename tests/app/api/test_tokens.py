@@ -157,3 +157,72 @@ def test_token_of_locked_user_returns_403_and_stays_ended_when_active_again(clie
     client.post("/admin/users/alice/state", json={"state": "Active"}, headers=admin_headers)
     assert _auth(client, token).status_code == 401
     assert _auth(client, users.token("alice")).status_code == 200
+
+
+# A verified token's claims are remembered per app (app.security.JWTManager): no answer may change.
+
+
+def _raw_token(app, username, exp: float) -> str:
+    """A user token with an `exp` of our choosing (PyJWT keeps a number as given; it reads it as int)."""
+    import time
+
+    import jwt
+
+    from app import db
+    from app.models import User
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        sign = str(user.auth_signature)
+        db.session.remove()
+    now = int(time.time())
+    claims = {"sub": username, "kind": "user", "sign": sign, "type": "access", "fresh": False, "iat": now,
+              "nbf": now, "jti": "t", "exp": exp}  # fmt: skip
+    return jwt.encode(claims, app.config["JWT_SECRET_KEY"], "HS256")
+
+
+def test_a_remembered_token_expires_as_pyjwt_says(app, client, users):
+    import time
+
+    users.create("alice")
+    exp = int(time.time()) + 2
+    token = _raw_token(app, "alice", exp)
+    assert _auth(client, token).status_code == 200
+    assert _auth(client, token).status_code == 200  # answered from memory
+    while time.time() < exp:  # PyJWT: expired once int(exp) <= now
+        time.sleep(exp - time.time() + 0.01)
+    resp = _auth(client, token)
+    assert resp.status_code == 401
+    assert resp.get_json() == {
+        "error": "Authentication error: Token has expired", "msg": "Authentication error: Token has expired"
+    }  # fmt: skip
+
+
+def test_a_remembered_token_is_not_valid_under_another_key(app, client, users, monkeypatch):
+    token = users.create("alice")
+    assert _auth(client, token).status_code == 200
+    monkeypatch.setitem(app.config, "JWT_SECRET_KEY", "another-secret-" + "x" * 32)
+    resp = _auth(client, token)
+    assert resp.status_code == 401
+    assert resp.get_json()["error"] == "Authentication error: Invalid token"
+
+
+def test_a_remembered_token_tampered_is_refused(client, users):
+    users.create("alice")
+    token = users.create("mallory")
+    assert _auth(client, token).status_code == 200
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "alice"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    resp = _auth(client, f"{header}.{forged}.{signature}")
+    assert resp.status_code == 401
+    assert resp.get_json()["error"] == "Authentication error: Invalid token"
+
+
+def test_a_remembered_user_token_is_still_checked_against_the_user(client, users, md5):
+    users.create("alice")
+    token = _login(client, md5, "alice")
+    assert _auth(client, token).status_code == 200
+    _login(client, md5, "alice")  # rotates the signature
+    assert _auth(client, token).status_code == 401
