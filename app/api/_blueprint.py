@@ -84,14 +84,18 @@ class Blueprint(flask_smorest.Blueprint):
     def arguments(self, schema, *, location: str = "json", required: bool = True, **kwargs):
         """flask-smorest's; a JSON body documented as required (the default) is refused (400) when absent.
 
+        A schema class is instantiated here, once: given the class, webargs builds an instance per request
+        (~2 % of a chained commit's CPU). marshmallow's `load` keeps no state on the instance.
+
         Without this a bodyless request parsed as an empty body: every filter field missing, so e.g.
         `POST /tasks/cancel` with no body cancelled every task of the caller's group.
         """
+        schema = schema() if isinstance(schema, type) else schema  # webargs would build one per request
         parse = super().arguments(schema, location=location, required=required, **kwargs)
         if location != "json" or not required:
             return parse
 
-        fields = (schema() if isinstance(schema, type) else schema).fields.values()
+        fields = schema.fields.values()
         missing = {f.data_key or f.name: ["Missing data for required field."] for f in fields if f.required}
 
         def decorator(func):
