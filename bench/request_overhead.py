@@ -1,0 +1,133 @@
+"""The coordinator's cost around the service on the chained commit (POST /workers/tasks/batch), in
+this process: the same requests as `bench.cycle_profile` (Flask's test client, a scratch PostgreSQL
+database), in small blocks alternated between variants of the request path, so that a busy machine slows
+every variant alike.
+
+Variants (section J of docs/benchmarks.md):
+- `before`: as main was before J's cuts: every token decoded by PyJWT on each request (no map of verified
+  tokens) and a request-body schema instance built by webargs per request;
+- `tokens`: tokens verified before answered from the app's map (`app.security.JWTManager`);
+- `both`: that, and each body schema instantiated once (`app.api._blueprint.Blueprint.arguments`): today's.
+
+Prints each variant's median CPU per request over the blocks, and its difference to `before`.
+
+    .venv/bin/python -m bench.request_overhead [--block 100] [--blocks 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+
+from bench.common import load
+from bench.cycle_profile import PG_URL, _setup
+
+
+@contextmanager
+def _without_token_map(app: Any) -> Iterator[None]:
+    tokens = app.extensions.pop("mito_verified_tokens")
+    try:
+        yield
+    finally:
+        app.extensions["mito_verified_tokens"] = tokens
+
+
+@contextmanager
+def _schema_per_request() -> Iterator[None]:
+    """webargs' behaviour when given a schema class: a new instance for each request."""
+    from app.api._blueprint import Blueprint
+
+    parser = Blueprint.ARGUMENTS_PARSER
+    own = parser._get_schema
+
+    def per_request(argmap: Any, req: Any) -> ma.Schema:
+        return type(argmap)() if isinstance(argmap, ma.Schema) else own(argmap, req)
+
+    parser._get_schema = per_request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del parser._get_schema
+
+
+@contextmanager
+def _variant(app: Any, name: str) -> Iterator[None]:
+    if name == "both":
+        yield
+    elif name == "tokens":
+        with _schema_per_request():
+            yield
+    else:
+        with _without_token_map(app), _schema_per_request():
+            yield
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--block", type=int, default=100, help="requests per block")
+    parser.add_argument("--blocks", type=int, default=10, help="blocks per variant (alternated)")
+    args = parser.parse_args(argv)
+    from app.config import normalise_db_url
+
+    variants = ("before", "tokens", "both")
+    name = f"mito_overhead_{os.getpid()}"
+    admin = sa.create_engine(normalise_db_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    db_url = normalise_db_url(PG_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        app, worker = _setup(db_url, args.block * args.blocks * len(variants) + 500)
+        client = app.test_client()
+        task = client.get("/workers/tasks", headers=worker).get_json()
+
+        def cycle() -> None:
+            nonlocal task
+            body = {"id": task["id"], "ops": ["Finish", {"Commit": {"exit_status": 0, "msg": None}}],
+                    "next": True, "attempt": task["attempt"]}  # fmt: skip
+            resp = client.post("/workers/tasks/batch", json=body, headers=worker)
+            assert resp.status_code == 200, resp.text
+            task = resp.get_json()["next"]
+
+        def block(run: Callable[[], None]) -> float:
+            start = time.process_time()
+            for _ in range(args.block):
+                run()
+            return (time.process_time() - start) * 1000 / args.block
+
+        for variant in variants:  # warm every path
+            with _variant(app, variant):
+                block(cycle)
+        print(f"load average at the start: {load()}")
+        cpu: dict[str, list[float]] = {v: [] for v in variants}
+        for i in range(args.blocks):
+            for variant in variants if i % 2 == 0 else reversed(variants):
+                with _variant(app, variant):
+                    cpu[variant].append(block(cycle))
+        print(f"load average at the end: {load()}")
+        base = statistics.median(cpu["before"])
+        for variant in variants:
+            median = statistics.median(cpu[variant])
+            blocks = ", ".join(f"{c:.2f}" for c in cpu[variant])
+            print(
+                f"{variant:>7}: median {median:.3f} ms CPU per chained commit ({median - base:+.3f} ms, "
+                f"{(median - base) / base * 100:+.1f} %); blocks: {blocks}"
+            )
+    finally:
+        from app.db import _engines
+
+        for engine in _engines.values():
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
