@@ -368,3 +368,19 @@ def test_a_chained_commit_with_nothing_to_claim_lets_go_of_its_task_once(client,
     assert held is None
     _submit(client, alice)
     assert client.get("/workers/tasks", headers=worker).get_json()["attempt"] == 1
+
+
+def test_each_request_is_validated_on_its_own(client, alice):
+    """The body schema is one instance for every request (app.api._blueprint): no error or value of one
+    request shows in another's answer."""
+    _submit(client, alice)
+    worker, _ = _worker(client, alice)
+    task_id = client.get("/workers/tasks", headers=worker).get_json()["id"]
+    bad_id = client.post("/workers/tasks/batch", json={"id": "x", "ops": ["Finish"]}, headers=worker)
+    bad_ops = client.post("/workers/tasks/batch", json={"id": task_id, "ops": []}, headers=worker)
+    assert (bad_id.status_code, bad_ops.status_code) == (400, 400)
+    assert set(bad_id.get_json()["errors"]["json"]) == {"id"}
+    assert set(bad_ops.get_json()["errors"]["json"]) == {"ops"}
+    assert _batch(client, worker, task_id, ["Finish"]).get_json() == {"urls": [], "next": None}
+    again = client.post("/workers/tasks/batch", json={"id": "x", "ops": ["Finish"]}, headers=worker)
+    assert again.get_json() == bad_id.get_json()
