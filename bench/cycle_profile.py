@@ -16,6 +16,8 @@ import logging
 import os
 import pstats
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,6 +77,50 @@ def _plans(app: Any, sent: list[tuple[str, Any]], *, verbose: bool) -> None:
         tx.rollback()
 
 
+@contextmanager
+def scratch_coordinator(prefix: str, tasks: int) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The app on a scratch PostgreSQL database `{prefix}_{pid}` holding `tasks` Ready tasks, and a worker's
+    headers; the database is dropped after."""
+    from app.config import normalise_db_url
+
+    name = f"{prefix}_{os.getpid()}"
+    admin = sa.create_engine(normalise_db_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield _setup(normalise_db_url(PG_URL.rsplit("/", 1)[0] + "/" + name), tasks)
+    finally:
+        from app.db import _engines
+
+        for engine in _engines.values():
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def chained_commit(app: Any, worker: dict[str, str], exec_states: bool = False) -> Callable[[], None]:
+    """One chained commit per call (Finish, Commit, next) of the task the previous one claimed.
+
+    `exec_states`: a no-op task's batch from `mito worker` (worker_agent/steps.py): the states up to its
+    end, Finish, the upload's state, Commit.
+    """
+    client = app.test_client()
+    task = client.get("/workers/tasks", headers=worker).get_json()
+    names = ["FetchResource", "ExecPending", "ExecSpawned", "ExecFinished", "UploadResult"]
+    states = [{"ExecState": n} for n in names] if exec_states else []
+    after = [{"ExecState": "UploadFinishedResult"}] if exec_states else []
+
+    def cycle() -> None:
+        nonlocal task
+        ops = [*states, "Finish", *after, {"Commit": {"exit_status": 0, "msg": None}}]
+        body = {"id": task["id"], "ops": ops, "next": True, "attempt": task["attempt"]}
+        resp = client.post("/workers/tasks/batch", json=body, headers=worker)
+        assert resp.status_code == 200, resp.text
+        task = resp.get_json()["next"]
+
+    return cycle
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
@@ -93,39 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--cpu", action="store_true", help="profile on process CPU time, not wall clock")
     args = parser.parse_args(argv)
-    from app.config import normalise_db_url
-
-    name = f"mito_cycles_{os.getpid()}"
-    admin = sa.create_engine(normalise_db_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db_url = normalise_db_url(PG_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        app, worker = _setup(db_url, args.requests * (args.rounds + 1) + 500)
-        client = app.test_client()
-        task = client.get("/workers/tasks", headers=worker).get_json()
+    with scratch_coordinator("mito_cycles", args.requests * (args.rounds + 1) + 500) as (app, worker):
+        cycle = chained_commit(app, worker, exec_states=args.exec_states)
         count, texts = [0], []
-
         sent: list[tuple[str, Any]] = []
 
         def counter(_c: Any, _cur: Any, statement: str, params: Any, *_a: Any) -> None:
             count[0] += 1
             texts.append(statement)
             sent.append((statement, params))
-
-        # A no-op task's batch from `mito worker` (worker_agent/steps.py): the states up to its end, Finish,
-        # the upload's state, Commit.
-        names = ["FetchResource", "ExecPending", "ExecSpawned", "ExecFinished", "UploadResult"]
-        states = [{"ExecState": n} for n in names] if args.exec_states else []
-        after = [{"ExecState": "UploadFinishedResult"}] if args.exec_states else []
-
-        def cycle() -> None:
-            nonlocal task
-            ops = [*states, "Finish", *after, {"Commit": {"exit_status": 0, "msg": None}}]
-            body = {"id": task["id"], "ops": ops, "next": True, "attempt": task["attempt"]}
-            resp = client.post("/workers/tasks/batch", json=body, headers=worker)
-            assert resp.status_code == 200, resp.text
-            task = resp.get_json()["next"]
 
         for _ in range(20):
             cycle()
@@ -169,13 +191,6 @@ def main(argv: list[str] | None = None) -> None:
             stats.sort_stats("cumulative").print_stats(args.top)
             stats.sort_stats("tottime").print_stats(args.top)
             print(out.getvalue())
-    finally:
-        from app.db import _engines
-
-        for engine in _engines.values():
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Prints each variant's median CPU per request over the blocks, and its difference
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -25,10 +24,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 
 from bench.common import load
-from bench.cycle_profile import PG_URL, _setup
+from bench.cycle_profile import chained_commit, scratch_coordinator
 
 
 @contextmanager
@@ -75,26 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block", type=int, default=100, help="requests per block")
     parser.add_argument("--blocks", type=int, default=10, help="blocks per variant (alternated)")
     args = parser.parse_args(argv)
-    from app.config import normalise_db_url
-
     variants = ("before", "tokens", "both")
-    name = f"mito_overhead_{os.getpid()}"
-    admin = sa.create_engine(normalise_db_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db_url = normalise_db_url(PG_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        app, worker = _setup(db_url, args.block * args.blocks * len(variants) + 500)
-        client = app.test_client()
-        task = client.get("/workers/tasks", headers=worker).get_json()
-
-        def cycle() -> None:
-            nonlocal task
-            body = {"id": task["id"], "ops": ["Finish", {"Commit": {"exit_status": 0, "msg": None}}],
-                    "next": True, "attempt": task["attempt"]}  # fmt: skip
-            resp = client.post("/workers/tasks/batch", json=body, headers=worker)
-            assert resp.status_code == 200, resp.text
-            task = resp.get_json()["next"]
+    tasks = args.block * (args.blocks + 1) * len(variants) + 500
+    with scratch_coordinator("mito_overhead", tasks) as (app, worker):
+        cycle = chained_commit(app, worker)
 
         def block(run: Callable[[], None]) -> float:
             start = time.process_time()
@@ -120,13 +102,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"{variant:>7}: median {median:.3f} ms CPU per chained commit ({median - base:+.3f} ms, "
                 f"{(median - base) / base * 100:+.1f} %); blocks: {blocks}"
             )
-    finally:
-        from app.db import _engines
-
-        for engine in _engines.values():
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
