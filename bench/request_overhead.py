@@ -9,7 +9,11 @@ Variants (section J of docs/benchmarks.md):
 - `tokens`: tokens verified before answered from the app's map (`app.security.JWTManager`);
 - `both`: that, and each body schema instantiated once (`app.api._blueprint.Blueprint.arguments`): today's.
 
-Prints each variant's median CPU per request over the blocks, and its difference to `before`.
+Prints each variant's median CPU per request over the blocks, and its difference to `before`. On a busy
+machine that difference drowns in the noise of whole requests, so the two steps are also timed alone, in
+one request's context (the chained commit's token and body), alternated in blocks of 1,000 calls: the
+token's verification (`verify_jwt_in_request`) without and with the map, and the body's parse with a
+schema class (webargs instantiates it) and with the one instance.
 
     .venv/bin/python -m bench.request_overhead [--block 100] [--blocks 10]
 """
@@ -20,7 +24,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import marshmallow as ma
@@ -94,14 +98,54 @@ def main(argv: list[str] | None = None) -> None:
                 with _variant(app, variant):
                     cpu[variant].append(block(cycle))
         print(f"load average at the end: {load()}")
-        base = statistics.median(cpu["before"])
-        for variant in variants:
-            median = statistics.median(cpu[variant])
-            blocks = ", ".join(f"{c:.2f}" for c in cpu[variant])
-            print(
-                f"{variant:>7}: median {median:.3f} ms CPU per chained commit ({median - base:+.3f} ms, "
-                f"{(median - base) / base * 100:+.1f} %); blocks: {blocks}"
-            )
+        _report(cpu)
+        _steps(app, worker)
+
+
+def _report(cpu: dict[str, list[float]]) -> None:
+    """Each variant's median CPU per request (ms) and its difference to `before`."""
+    base = statistics.median(cpu["before"])
+    for variant, values in cpu.items():
+        median = statistics.median(values)
+        blocks = ", ".join(f"{c:.2f}" for c in values)
+        print(
+            f"{variant:>7}: median {median:.3f} ms CPU per chained commit ({median - base:+.3f} ms, "
+            f"{(median - base) / base * 100:+.1f} %); blocks: {blocks}"
+        )
+
+
+def _steps(app: Any, worker: dict[str, str]) -> None:
+    """The two steps J cut, timed alone in the context of one chained commit's request (µs per call)."""
+    from flask_jwt_extended import verify_jwt_in_request
+
+    from app.api._blueprint import Blueprint
+    from app.schemas.workers import ReportTaskBatchReq
+
+    body = {
+        "id": 1,
+        "ops": ["Finish", {"Commit": {"exit_status": 0, "msg": None}}],
+        "next": True,
+        "attempt": 1,
+    }
+    parser, instance = Blueprint.ARGUMENTS_PARSER, ReportTaskBatchReq()
+    steps: dict[str, Callable[[], Any]] = {
+        "token, verified by PyJWT": verify_jwt_in_request,
+        "token, from the map": verify_jwt_in_request,
+        "body, schema class": lambda: parser.parse(ReportTaskBatchReq, location="json"),
+        "body, one instance": lambda: parser.parse(instance, location="json"),
+    }
+    micros: dict[str, list[float]] = {name: [] for name in steps}
+    with app.test_request_context("/workers/tasks/batch", method="POST", json=body, headers=worker):
+        for _ in range(10):
+            for name, step in steps.items():
+                with _without_token_map(app) if name == "token, verified by PyJWT" else nullcontext():
+                    start = time.process_time()
+                    for _ in range(1000):
+                        step()
+                    micros[name].append((time.process_time() - start) * 1000)  # µs per call
+    print(f"the steps alone (µs per call, median of 10 blocks of 1,000; load {load()}):")
+    for name, values in micros.items():
+        print(f"  {name:>26}: {statistics.median(values):7.1f}")
 
 
 if __name__ == "__main__":
