@@ -1,14 +1,20 @@
 """The one HTTP layer shared by the SDK, the CLI and the worker agent.
 
 Errors come back as ApiError carrying the status and the server's message (the `msg` of the error body).
-The transport is injectable (httpx.Client), so tests can route it anywhere.
+The transport is injectable (httpx.Client), so tests can route it anywhere. The worker agent asks for
+`lean` requests: without an injected transport, a plain-http coordinator is then reached through a keep-alive
+pool over http.client (client/keepalive.py), at a third of httpx's CPU per request; responses are
+httpx.Response all the same.
 """
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
 import httpx
+
+from client import keepalive
 
 
 class ApiError(Exception):
@@ -38,14 +44,20 @@ class HttpClient:
         *,
         timeout: float = 30.0,
         transport: httpx.Client | None = None,
+        lean: bool = False,
     ):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._http = transport or httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._pool = None  # requests without query parameters go through it when set (`lean`)
+        if lean and transport is None and keepalive.fits(self.base_url):
+            self._pool = keepalive.KeepAlivePool(self.base_url, timeout)
 
     def close(self) -> None:
         """Close the underlying connection pool."""
         self._http.close()
+        if self._pool is not None:
+            self._pool.close()
 
     def request(
         self,
@@ -63,18 +75,26 @@ class HttpClient:
         bearer = token or self.token
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
+        try:
+            if self._pool is not None and params is None:
+                resp = self._pool.request(method, path, json=json, headers=headers, timeout=timeout)
+            else:
+                resp = self._httpx(method, path, json, params, headers, timeout)
+        except (httpx.TransportError, OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"cannot reach the coordinator at {self.base_url}: {exc}") from exc
+        if resp.status_code not in ok:
+            raise ApiError(resp.status_code, _error_message(resp), _json_or_none(resp))
+        return resp
+
+    def _httpx(
+        self, method: str, path: str, json: Any, params: Any, headers: dict[str, str], timeout: float | None
+    ) -> httpx.Response:
         kwargs: dict[str, Any] = {"headers": headers, "params": params}
         if json is not None:
             kwargs["json"] = json
         if timeout is not None:
             kwargs["timeout"] = timeout
-        try:
-            resp = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise TransportError(f"cannot reach the coordinator at {self.base_url}: {exc}") from exc
-        if resp.status_code not in ok:
-            raise ApiError(resp.status_code, _error_message(resp), _json_or_none(resp))
-        return resp
+        return self._http.request(method, path, **kwargs)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send one request and decode its JSON body (None for an empty body)."""

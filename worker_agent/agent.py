@@ -70,7 +70,7 @@ class Agent:
         self._transport = transport
         self.control = Control()
         self.stopping, self.forced = self.control.stopping, self.control.forced
-        api = WorkerApi(HttpClient(config.coordinator, transport=transport))
+        api = WorkerApi(HttpClient(config.coordinator, transport=transport, lean=True))
         self.link = Link(api, backoff_for(config), self.control)
         self.session = Session(config, self.link)
         self.outbox = Outbox(self.link, delay=config.report_delay)
@@ -97,7 +97,9 @@ class Agent:
     def serve(self, work_dir: Path) -> int:
         """Once registered: heartbeat, listen and fetch until stopped; return the exit code."""
         heartbeat_api = WorkerApi(
-            HttpClient(self.config.coordinator, self.link.api.http.token, transport=self._transport)
+            HttpClient(
+                self.config.coordinator, self.link.api.http.token, transport=self._transport, lean=True
+            )
         )
         heartbeat = Heartbeat(heartbeat_api, self.control, self.config.heartbeat_interval)
         heartbeat.start()
