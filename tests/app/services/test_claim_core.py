@@ -1,5 +1,5 @@
-"""The claim in SQL (lifecycle_sql.claim_core) against the table's Claim row applied to an ORM task (services
-called directly, both databases)."""
+"""The claim in SQL (lifecycle_sql.claim_core; claim_best on PostgreSQL) against the table's Claim row applied
+to an ORM task (services called directly, both databases)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,31 @@ def _fresh(task_id: int) -> ActiveTask:
     ).one()
 
 
-def test_claim_core_writes_what_the_claim_row_writes(world):
-    """Task, attempt row, worker and counters come out of claim_core as out of apply(Claim)."""
+def _claim_core(worker: Worker, group_id: int) -> Any:
+    return lifecycle_sql.claim_core(worker, group_id, tags_key(["gpu"]))
+
+
+def _claim_best(worker: Worker, group_id: int) -> Any:
+    lifecycle.ensure_bucket(group_id, ["gpu"])
+    claimed, answered = lifecycle_sql.claim_best(worker)
+    assert answered
+    return claimed
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        _claim_core,
+        pytest.param(
+            _claim_best,
+            marks=pytest.mark.skipif(BACKEND != "postgresql", reason="claim_best is PostgreSQL's"),
+        ),
+    ],
+    ids=["claim_core", "claim_best"],
+)
+def test_claim_core_writes_what_the_claim_row_writes(world, claim):
+    """Task, attempt row, worker and counters come out of claim_core (and PostgreSQL's claim_best, the
+    bucket search with it) as out of apply(Claim)."""
     other = world.new_worker()
     by_orm = world.task(TaskState.Ready, **_LEFTOVERS)
     before = _counter_deltas()
@@ -57,7 +80,7 @@ def test_claim_core_writes_what_the_claim_row_writes(world):
     db.session.expunge(by_sql)  # not in the session: its columns are read back below
 
     before = _counter_deltas()
-    claimed = lifecycle_sql.claim_core(world.worker, world.group.id, tags_key(["gpu"]))
+    claimed = claim(world.worker, world.group.id)
 
     assert claimed is not None and claimed.id == by_sql.id
     assert _diff(before, _counter_deltas()) == orm_counted
@@ -136,3 +159,51 @@ def test_the_one_statement_claim_updates_its_task_by_the_key(world):
     end = next(n for n, line in enumerate(lines) if line.startswith("->  Insert on task_attempts"))
     update = "\n".join(lines[start:end])
     assert "Index Scan using pk_active_tasks" in update and "state_claimed" not in update, update
+
+
+# ---------------------------------------------------------------- claim_best, the bucket search with it
+
+_postgres_only = pytest.mark.skipif(BACKEND != "postgresql", reason="claim_best is PostgreSQL's")
+
+
+@_postgres_only
+def test_claim_best_takes_the_best_head_of_the_buckets_the_worker_may_take(world):
+    """Across its buckets, the best head (priority, then the oldest); never a bucket whose tags the worker
+    does not carry, nor a group where it may only read."""
+    from app.models import Group, GroupWorker, Role
+
+    def ready(priority: int, tags: list[str], group_id: int | None = None) -> ActiveTask:
+        task = world.task(TaskState.Ready, priority=priority, tags=tags, tags_key=tags_key(tags))
+        if group_id is not None:
+            task.group_id = group_id
+            db.session.flush()
+        lifecycle.ensure_bucket(task.group_id, tags)
+        return task
+
+    read_only = Group(group_name="read-only", creator_id=world.admin.id)
+    db.session.add(read_only)
+    db.session.flush()
+    db.session.add(GroupWorker(group_id=read_only.id, worker_id=world.worker.id, role=Role.Read))
+    ready(9, ["cpu"])  # a tag the worker does not carry
+    ready(8, ["gpu"], group_id=read_only.id)  # a group it may only read
+    low, first, second = ready(1, []), ready(5, ["gpu"]), ready(5, [])
+
+    taken = []
+    for worker in (world.worker, world.new_worker(), world.new_worker(), world.new_worker()):
+        claimed, answered = lifecycle_sql.claim_best(worker)
+        assert answered
+        taken.append(claimed.id if claimed is not None else None)
+    assert taken == [first.id, second.id, low.id, None]
+
+
+@_postgres_only
+def test_claim_best_leaves_a_due_retry_to_the_search(world):
+    """A delayed retry is due: nothing is claimed or written, and the answer is not final (the caller
+    releases the retry, then searches): a due retry of higher priority is never passed over."""
+    ready = world.task(TaskState.Ready, priority=1)
+    world.task(TaskState.Pending, priority=9, retry_at=db.utcnow())
+    lifecycle.ensure_bucket(world.group.id, ["gpu"])
+
+    assert lifecycle_sql.claim_best(world.worker) == (None, False)
+    assert _fresh(ready.id).state == TaskState.Ready and world.worker.assigned_task_id is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TaskAttempt)) == 0
