@@ -130,6 +130,13 @@ def test_a_graceful_shutdown_worker_gets_no_next_task(client, alice):
         ([], {}, None),
         (["Finish"] * 65, {}, None),
         (["Finish", {"Nope": 1}], {}, None),
+        # The plain commit in SQL with exec states refuses a commit before Finish or Cancel, before it
+        # writes anything (the exec states included).
+        (
+            [{"ExecState": "ExecSpawned"}, {"Commit": {"exit_status": 0, "msg": None}}],
+            {"next": True},
+            "can not be committed: it is Running",
+        ),
     ],
 )
 def test_a_bad_batch_is_400_and_changes_nothing(client, alice, app, ops, extra, message):
