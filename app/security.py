@@ -92,7 +92,9 @@ class JWTManager(flask_jwt_extended.JWTManager):
     become more valid with time.
     """
 
-    MAX_TOKENS = 4096  # ~2 MB at most; a full map is emptied (the next requests verify again)
+    # ~7 MB at most per process (4,096 worker tokens, their keys and kept claims: 6.5 MB by tracemalloc);
+    # a full map is emptied (the next requests verify again)
+    MAX_TOKENS = 4096
 
     def init_app(self, app: Flask, add_context_processor: bool = False) -> None:
         super().init_app(app, add_context_processor)

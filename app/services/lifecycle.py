@@ -273,7 +273,8 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition(None, Event.Submit, TaskState.Ready, _enter_ready),
     Transition(None, Event.Spawn, TaskState.Pending, _nothing),
     Transition(TaskState.Pending, Event.UpstreamCommitted, TaskState.Ready, _enter_ready),
-    # Dispatch claims through claim_core (this row's effect in SQL, one statement on PostgreSQL).
+    # Dispatch claims through lifecycle_sql (this row's effect in SQL: on PostgreSQL claim_best, the bucket
+    # search and the claim in one statement; claim_core in one bucket).
     Transition(TaskState.Ready, Event.Claim, TaskState.Running, _claim),
     Transition(TaskState.Pending, Event.UserCancel, TaskState.Cancelled, _nothing, archive=True,
                result=USER_CANCELLATION),
