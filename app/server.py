@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 # The longest request line (method, URL, version) served; longer is a JSON 414. gunicorn's maximum.
 MAX_REQUEST_LINE = 8190
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# An idle keep-alive connection is closed by its client first: httpx (SDK, CLI, agent) drops one after 5 s.
+# An idle keep-alive connection is closed by its client first: httpx (SDK, CLI) and the agent's pool
+# (client/keepalive.py) drop one after 5 s.
 # Were the server first (gunicorn's default is 2 s), a request sent just as it closes the connection would
 # fail with "Server disconnected without sending a response".
 KEEPALIVE_S = 30

@@ -8,8 +8,9 @@ else (https, a proxy, an injected httpx transport) stays with httpx, which knows
 proxies.
 
 Like httpcore it checks an idle connection before reusing it (a server that closed it, e.g. gunicorn's
-keep-alive timeout, left it readable) and never retries a request itself: a connection that fails is
-closed and the error raised, for the caller's retry rule (worker_agent/backoff.py).
+keep-alive timeout, left it readable), closes one idle longer than IDLE_EXPIRY_S itself, and never retries
+a request itself: a connection that fails is closed and the error raised, for the caller's retry rule
+(worker_agent/backoff.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import http.client
 import json as jsonlib
 import select
 import threading
+import time
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -25,6 +27,12 @@ from typing import Any
 import httpx
 
 _USER_AGENT = "mito-agent"
+
+# An idle connection is closed by the client after this long, as httpx's pool does (keepalive_expiry): the
+# coordinator keeps one open for 30 s (app/server.py; a load balancer in front, above 5 s), so the client
+# ends it, never the server just as a request goes out on it. The readable check alone does not cover that
+# race, and the agent's heartbeat comes every 30 s (MITO_HEARTBEAT_INTERVAL), when the coordinator closes.
+IDLE_EXPIRY_S = 5.0
 
 
 def fits(base_url: str) -> bool:
@@ -47,7 +55,7 @@ class KeepAlivePool:
         self.port = url.port or 80
         self.prefix = url.path.rstrip("/")
         self.timeout = timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[tuple[http.client.HTTPConnection, float]] = []  # and when each went idle
         self._lock = threading.Lock()
 
     def request(
@@ -85,21 +93,23 @@ class KeepAlivePool:
         """Close every idle connection."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
 
     def _take(self) -> http.client.HTTPConnection:
         with self._lock:
-            conn = self._idle.pop() if self._idle else None
+            conn, since = self._idle.pop() if self._idle else (None, 0.0)
         if conn is None:
             return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        if conn.sock is not None and _readable(conn.sock):
+        if time.monotonic() - since > IDLE_EXPIRY_S:
+            conn.close()  # idle too long: a new connection (http.client connects it at the request)
+        elif conn.sock is not None and _readable(conn.sock):
             conn.close()  # the server closed it while idle (or sent what no request asked for)
         return conn
 
     def _give_back(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
 
 
 def _readable(sock: Any) -> bool:

@@ -162,3 +162,16 @@ def test_only_plain_http_without_a_proxy_fits(monkeypatch):
     assert not keepalive.fits("http://mito.example.org")
     monkeypatch.setenv("no_proxy", "mito.example.org")
     assert keepalive.fits("http://mito.example.org")
+
+
+def test_a_connection_idle_past_the_expiry_is_closed_by_the_client_not_reused(server, monkeypatch):
+    """As httpx's pool (keepalive_expiry, 5 s): the agent, not the coordinator (keep-alive 30 s,
+    app/server.py), ends an idle connection, so the server's close never meets a request going out on it.
+    The agent's heartbeat comes every 30 s, just when the coordinator closes its idle connection."""
+    monkeypatch.setattr(keepalive, "IDLE_EXPIRY_S", 0.2, raising=False)
+    http = HttpClient(_url(server), "tok", lean=True)
+    first = http.json("POST", "/x", json={})["peer"]
+    assert http.json("POST", "/x", json={})["peer"] == first  # reused while fresh
+    time.sleep(0.3)
+    assert http.json("POST", "/x", json={})["peer"] != first
+    http.close()
