@@ -27,6 +27,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path in _FRAMINGS:
+            _FRAMINGS[self.path](self)
+            return
         time.sleep(self.server.hold)
         seen = {
             "path": self.path, "body": json.loads(body) if body else None, "peer": self.client_address[1],
@@ -47,6 +50,37 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def _chunked(handler: _Handler) -> None:
+    handler.send_response(200)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    handler.wfile.write(b'4;ext=1\r\n{"a"\r\n6\r\n: [1]}\r\n0\r\nX-Trailer: t\r\n\r\n')
+
+
+def _until_close(handler: _Handler) -> None:
+    handler.send_response(200)
+    handler.end_headers()
+    handler.wfile.write(b'{"a": [2]}')
+    handler.close_connection = True
+
+
+def _no_content(handler: _Handler) -> None:
+    handler.send_response(204)
+    handler.end_headers()
+
+
+def _says_close(handler: _Handler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", "10")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(b'{"a": [3]}')
+    handler.close_connection = True
+
+
+_FRAMINGS = {"/chunked": _chunked, "/eof": _until_close, "/empty": _no_content, "/close": _says_close}
 
 
 @pytest.fixture
@@ -89,6 +123,21 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_failed(server
         peers.add(http.json("POST", "/x", json={})["peer"])
         time.sleep(0.05)  # the server's close has arrived: the idle connection is readable
     assert len(peers) == 3
+    http.close()
+
+
+def test_every_framing_of_an_answer_is_read_and_the_connection_kept_only_when_it_can_be(server):
+    http = HttpClient(_url(server), "tok", lean=True)
+    first = http.json("POST", "/x", json={})["peer"]
+    assert http.json("POST", "/chunked", json={}) == {"a": [1]}
+    assert http.json("POST", "/x", json={})["peer"] == first  # a chunked answer keeps the connection
+    assert http.request("POST", "/empty", ok=(204,)).content == b""
+    assert http.json("POST", "/x", json={})["peer"] == first
+    assert http.json("POST", "/eof", json={}) == {"a": [2]}  # no length: the body ends with the connection
+    second = http.json("POST", "/x", json={})["peer"]
+    assert second != first
+    assert http.json("POST", "/close", json={}) == {"a": [3]}
+    assert http.json("POST", "/x", json={})["peer"] != second
     http.close()
 
 
