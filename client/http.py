@@ -3,7 +3,7 @@
 Errors come back as ApiError carrying the status and the server's message (the `msg` of the error body).
 The transport is injectable (httpx.Client), so tests can route it anywhere. The worker agent asks for
 `lean` requests: without an injected transport, a plain-http coordinator is then reached through a keep-alive
-pool over plain sockets (client/keepalive.py), at a fifth of httpx's CPU per request; responses are
+pool (urllib3, client/keepalive.py), at about half of httpx's CPU per request; responses are
 httpx.Response all the same.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import urllib3
 
 from client import keepalive
 
@@ -79,7 +80,7 @@ class HttpClient:
                 resp = self._pool.request(method, path, json=json, headers=headers, timeout=timeout)
             else:
                 resp = self._httpx(method, path, json, params, headers, timeout)
-        except (httpx.TransportError, OSError) as exc:
+        except (httpx.TransportError, OSError, urllib3.exceptions.HTTPError) as exc:
             raise TransportError(f"cannot reach the coordinator at {self.base_url}: {exc}") from exc
         if resp.status_code not in ok:
             raise ApiError(resp.status_code, _error_message(resp), _json_or_none(resp))
