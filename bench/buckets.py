@@ -31,7 +31,9 @@ def _poll_statements(db_url: str) -> list[tuple[str, Any]]:
     from app.models import Worker
     from app.services import dispatch
 
-    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    app = create_app(
+        {"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none", "LIVENESS_MARKER": False}
+    )
     captured: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
@@ -53,7 +55,9 @@ def _prune(db_url: str) -> tuple[int, float]:
     from app import create_app, db
     from app.services import dispatch
 
-    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    app = create_app(
+        {"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none", "LIVENESS_MARKER": False}
+    )
     with app.app_context():
         start = time.perf_counter()
         pruned = 0

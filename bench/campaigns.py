@@ -53,7 +53,14 @@ class Bench:
         from app.services import user as user_service
 
         migrate.upgrade(self.db_url)
-        self.app = create_app({"DB_URL": self.db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+        self.app = create_app(
+            {
+                "DB_URL": self.db_url,
+                "JWT_SECRET": TEST_JWT_SECRET,
+                "CONFIG_FILE": "/none",
+                "LIVENESS_MARKER": False,
+            }
+        )
         self.ctx = self.app.app_context()
         self.ctx.push()
         self.user = user_service.create_user(username="bench", md5_password=auth.md5_bytes("pw"))

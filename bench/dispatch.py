@@ -46,7 +46,14 @@ class Bench:
         from app import create_app, migrate
 
         migrate.upgrade(self.db_url)
-        self.app = create_app({"DB_URL": self.db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+        self.app = create_app(  # no liveness marker: it would write to the database once dropped
+            {
+                "DB_URL": self.db_url,
+                "JWT_SECRET": TEST_JWT_SECRET,
+                "CONFIG_FILE": "/none",
+                "LIVENESS_MARKER": False,
+            }
+        )
         self.engine = sa.create_engine(self.db_url)
         self.autocommit = sa.create_engine(self.db_url, isolation_level="AUTOCOMMIT")
         self.coordinator = LiveCoordinator(self.db_url, data_dir, processes=processes).start()

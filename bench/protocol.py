@@ -72,7 +72,14 @@ class Mitosis:
 
         self.db = Database(pg_url, "proto")
         migrate.upgrade(self.db.url)
-        self.app = create_app({"DB_URL": self.db.url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+        self.app = create_app(
+            {
+                "DB_URL": self.db.url,
+                "JWT_SECRET": TEST_JWT_SECRET,
+                "CONFIG_FILE": "/none",
+                "LIVENESS_MARKER": False,
+            }
+        )
         with self.app.app_context():
             user = user_service.create_user(username=USER, md5_password=auth.md5_bytes(PASSWORD))
             self.user_headers = {"Authorization": f"Bearer {auth.issue_user_token(user)}"}

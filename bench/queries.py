@@ -57,7 +57,9 @@ def _token(db_url: str) -> dict[str, str]:
     from app import auth, create_app, db
     from app.models import User
 
-    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    app = create_app(  # no liveness marker: it would write to the database once dropped
+        {"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none", "LIVENESS_MARKER": False}
+    )
     with app.app_context():
         user = db.session.scalars(sa.select(User).where(User.username == seed.GROUP)).one()
         token = auth.issue_user_token(user)
@@ -72,7 +74,9 @@ def _db_part(db_url: str, body: dict[str, Any], repeat: int) -> tuple[float, flo
     from app.models import TaskState, User
     from app.services import task_query
 
-    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    app = create_app(  # no liveness marker: it would write to the database once dropped
+        {"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none", "LIVENESS_MARKER": False}
+    )
     spent = [0.0]
 
     def before(conn: Any, *args: Any) -> None:

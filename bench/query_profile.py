@@ -48,7 +48,9 @@ def statements_per_request(db_url: str, headers: dict[str, str], body: dict[str,
     """How many statements one warm POST /tasks/query sends (the token's lookup included)."""
     from app import create_app, db
 
-    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    app = create_app(
+        {"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none", "LIVENESS_MARKER": False}
+    )
     client = app.test_client()
     client.post("/tasks/query", json=body, headers=headers)  # warm
     with _Statements(db.get_engine(db_url)) as counted:
@@ -61,7 +63,9 @@ def profile(db_url: str, headers: dict[str, str], body: dict[str, Any], repeat: 
     """p50 of the request in-process, its statements, and cProfile's top functions (cumulative)."""
     from app import create_app, db
 
-    app = create_app({"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none"})
+    app = create_app(
+        {"DB_URL": db_url, "JWT_SECRET": TEST_JWT_SECRET, "CONFIG_FILE": "/none", "LIVENESS_MARKER": False}
+    )
     client = app.test_client()
     for _ in range(3):
         client.post("/tasks/query", json=body, headers=headers)
