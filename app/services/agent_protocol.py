@@ -215,14 +215,14 @@ def report_batch(
     return BatchAnswer(urls=urls, next=dispatch.claim_next(locked=holder) if claim_next else None)
 
 
+# The lifecycle event of each op a plain commit may carry before its Commit (_plain_commit).
+_EVENTS: dict[type, Event] = {Finish: Event.Finish, Cancel: Event.AgentCancel, ExecState: Event.Progress}
+
+
 def _plain_commit(ops: list[ReportOp]) -> bool:
     """Whether the batch is Finish, Cancel or ExecState ops, then a Commit (the chained commit of an agent:
     a task with nothing to upload sends its exec states so far, Finish, and its Commit)."""
-    return (
-        bool(ops)
-        and isinstance(ops[-1], Commit)
-        and all(isinstance(o, Finish | Cancel | ExecState) for o in ops[:-1])
-    )
+    return bool(ops) and isinstance(ops[-1], Commit) and all(type(o) in _EVENTS for o in ops[:-1])
 
 
 def _commit_core(
@@ -249,10 +249,6 @@ def _commit_core(
     if not lifecycle_sql.commit_core(holder, held, events, result, release=not claim_next):
         return None
     return replace(holder, assigned_task_id=None) if isinstance(holder, LockedWorker) else holder
-
-
-# The lifecycle event of each op a plain commit may carry before its Commit (_plain_commit).
-_EVENTS: dict[type, Event] = {Finish: Event.Finish, Cancel: Event.AgentCancel, ExecState: Event.Progress}
 
 
 def _claim_after_core(committed: Worker | LockedWorker) -> Claimed | None:
