@@ -18,6 +18,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app import prepared
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -82,6 +84,7 @@ def _make_engine(url: str) -> sa.Engine:
         return engine
     engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_S)
     event.listen(engine, "checkout", _drop_closed)
+    prepared.install(engine)  # the hot path's statements, marked by prepared.prepared
     return engine
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from app.models import ActiveTask, GroupWorker, Role, TaskAttempt, TaskBucket, TaskState, Worker
+from app.prepared import prepared
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def best(target: TaskState) -> sa.Select[Any]:
     nothing is claimed, so the caller releases it first). A bucket whose Ready tasks other claims hold
     (SKIP LOCKED) claims nothing with `found` true: the caller then tries the buckets one by one."""
     if target not in _best:
-        _best[target] = _build_best(target)
+        _best[target] = prepared(_build_best(target))
     return _best[target]
 
 
@@ -106,7 +107,7 @@ def _build_best(target: TaskState) -> sa.Select[Any]:
 def _build(target: TaskState, *, postgres: bool) -> tuple[sa.Executable, ...]:
     if postgres:
         _, ctes, columns = _claim_ctes(target, sa.bindparam("g"), sa.bindparam("k"))
-        return (sa.select(*columns).add_cte(*ctes),)
+        return (prepared(sa.select(*columns).add_cte(*ctes)),)
     active = cast(sa.Table, ActiveTask.__table__)
     tried = cast(sa.Table, TaskAttempt.__table__)
     workers = cast(sa.Table, Worker.__table__)

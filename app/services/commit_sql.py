@@ -17,6 +17,7 @@ from typing import Any, Final, cast
 import sqlalchemy as sa
 
 from app.models import ActiveTask, ArchivedTask, Artifact, TaskAttempt, Worker
+from app.prepared import prepared
 
 # The columns an archived task keeps from its active row (lifecycle's archive and rerun copy the same).
 COPIED: Final = (
@@ -104,7 +105,7 @@ def _build(*, postgres: bool, first_attempt: bool, release: bool) -> tuple[sa.Ex
     )
     ctes = [gone, closed.cte("closed"), *(r.cte("released") for r in released)]
     ctes += [] if first_attempt else [fenced.cte("fenced")]
-    return (archive.add_cte(*ctes),)
+    return (prepared(archive.add_cte(*ctes)),)
 
 
 def archive_values(dialect: str, task_id: int, values: dict[str, Any]) -> tuple[sa.Executable, ...]:

@@ -19,6 +19,7 @@ from app import db
 from app.auth import WorkerIdentity
 from app.db import utcnow
 from app.models import ActiveTask, TaskBucket, TaskState, User, UserState, Worker, WorkerState, tags_key
+from app.prepared import prepared
 
 # ---------------------------------------------------------------- tags and the bucket index
 
@@ -134,7 +135,9 @@ def lock_worker_and_held_row(
             .join(active, active.c.id == sa.bindparam("tid"))
             .where(workers.c.uuid == sa.bindparam("wu", type_=workers.c.uuid.type))
         )
-        _worker_and_held[postgres] = stmt.with_for_update(of=[workers, active]) if postgres else stmt
+        _worker_and_held[postgres] = (
+            prepared(stmt.with_for_update(of=[workers, active])) if postgres else stmt
+        )
     row = db.session.connection().execute(_worker_and_held[postgres], {"tid": task_id, "wu": worker.uuid})
     found = row.one_or_none()
     if found is None:

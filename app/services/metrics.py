@@ -39,6 +39,7 @@ from app import db
 from app.db import utcnow
 from app.errors import Forbidden, Unauthorized
 from app.models import SHARDS, ActiveTask, Group, MetricCounter, Role, TaskCount, TaskState, User, Worker
+from app.prepared import prepared
 from app.services import access
 
 REQUEST_SECONDS = Histogram(
@@ -143,7 +144,7 @@ def _upsert_statements(dialect: str, shape: tuple[_Batch, ...]) -> tuple[sa.Exec
             first, *others = upserts
             for n, other in enumerate(others):
                 first = first.add_cte(other.cte(f"counted_{n}"))
-            _upserts[key] = (first,)
+            _upserts[key] = (prepared(first),)
         else:
             _upserts[key] = tuple(upserts)
     return _upserts[key]
