@@ -162,7 +162,10 @@ class TaskSubmitResultField(fields.Field[Any]):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
             return {"Err": {"msg": value}}
-        return {"Ok": SubmitTaskResp().dump(value)}
+        return {"Ok": _SUBMITTED.dump(value)}
+
+
+_SUBMITTED = SubmitTaskResp()  # built once: a batch's answer dumps one per task (marshmallow keeps no state)
 
 
 class TasksSubmitResp(RespSchema):
