@@ -1,4 +1,4 @@
-"""`python -m bench [all | throughput | queries | buckets] [options of that one]` (`make bench`: all).
+"""`python -m bench [all | throughput | submit | queries | buckets] [its options]` (`make bench`: all).
 
 The benchmarks of issue 13. Each starts what it measures against (its own PostgreSQL database, a
 coordinator, the bare Flask claim endpoint and a Celery worker as references) and the run ends with one
@@ -13,10 +13,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import buckets, queries, throughput  # noqa: E402
+from bench import buckets, queries, submit, throughput  # noqa: E402
 from bench.common import Figure, load, print_figures  # noqa: E402
 
-SUITES = {"throughput": throughput.main, "queries": queries.main, "buckets": buckets.main}
+SUITES = {
+    "throughput": throughput.main,
+    "submit": submit.main,
+    "queries": queries.main,
+    "buckets": buckets.main,
+}
 
 
 def main() -> None:
