@@ -16,9 +16,10 @@ The other filters (tags, labels, priority, creators, exit status) are checked on
 its index, which finds a page quickly when the filter matches often. When it matches seldom, a walk could
 read the whole table to find none, so a part walks only a bounded window (the newest WINDOW x the rows it
 needs, at least WINDOW_MIN). If that holds too few matches, tags and labels take every match through their
-own index (GIN) and sort those; filters without an index of their own walk on. The window's end (the
-created_at of its last row: one index-only probe) is a subquery of the part's statement; only a part that
-found too few matches in its window costs more statements (the window's end, then the fallback).
+own index (GIN) and sort those; filters without an index of their own walk on. The window is a subquery
+of the part's statement (the index walk bounded by a LIMIT, read only as far as the part's matches need);
+only a part that found too few matches in its window costs more statements (the window's end, then the
+fallback).
 
 Pages: `limit` is at most QUERY_LIMIT_MAX (400 above it); without a limit a page holds QUERY_LIMIT_MAX
 tasks, so no request builds an unbounded response. Deep pages use the opaque `cursor` (extension): the
@@ -42,10 +43,11 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from app import db
 from app.db import UTCDateTime
@@ -57,7 +59,7 @@ from app.services.task import Filters, parse_number_filter
 from mito.vocab.queries import QUERY_LIMIT_MAX
 
 WINDOW, WINDOW_MIN = 20, 2000
-# Pages deeper than this are merged by the database (bounded memory here), without the window probe.
+# Pages deeper than this are merged by the database (bounded memory here), without a window.
 _PROBED_UP_TO = 2 * QUERY_LIMIT_MAX + 1
 # Up to this many rows a page's parts read the rows whole (one statement for heads and rows; each part
 # reads up to `wanted` rows, most of which a larger page would throw away); larger pages read heads first.
@@ -67,7 +69,6 @@ COUNT_EXACT_MAX = QUERY_LIMIT_MAX
 # The states an archived task can hold (the targets of the lifecycle's archiving rows): a states filter
 # without any of them skips archived_tasks.
 _ARCHIVED_STATES = frozenset(row.target for row in lifecycle.TRANSITIONS if row.archive)
-_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # before every task: the window of a range shorter than it
 TaskModel = type[ActiveTask] | type[ArchivedTask]
 Params = dict[str, Any]  # the values a query's statements bind (_shape)
 _Count = int | sa.BindParameter[int]  # a LIMIT or OFFSET: a number, or bound at execution
@@ -131,26 +132,31 @@ class _Part:
     base: list[sa.ColumnElement[bool]]  # matched by the ordered index itself
     residual: list[sa.ColumnElement[bool]]  # checked row by row
     own_index: bool  # the residual has an index of its own (tags, labels: GIN)
+    shape: _Shape  # the residual's filters (`windowed` checks them on its window's rows)
 
     def ordered(self, wanted: _Count, *more: sa.ColumnElement[bool], whole: bool = False) -> sa.Select[Any]:
         """The part's first `wanted` rows, walking the ordered index (`whole`: what a page shows of them)."""
         m = self.model
         return (
-            sa.select(*(_row_columns(m) if whole else (m.created_at, m.id, _archived(m))))
+            sa.select(*(_table_row_columns(m) if whole else (m.created_at, m.id, _archived(m))))
             .where(*self.base, *more, *self.residual)
             .order_by(m.created_at.desc(), m.id.desc())
             .limit(wanted)
         )
 
-    def windowed(self, wanted: _Count, last: _Count, *, whole: bool = False) -> sa.Select[Any]:
-        """The part's first `wanted` matches among its rows no older than the one after the `last` newest
-        of its index range (all of a shorter range): the window's end is one subquery, so the part is one
-        statement."""
+    def windowed(self, wanted: _Count, size: _Count, *, whole: bool = False) -> sa.Select[Any]:
+        """The part's first `wanted` matches among the `size` newest rows of its index range (all of a
+        shorter range): the window is a LIMIT-bounded walk of the index, read lazily, so the part stops
+        at its `wanted`-th match and has no window end to find first."""
         m = self.model
-        probe = sa.select(m.created_at).where(*self.base).order_by(m.created_at.desc(), m.id.desc())
-        end = probe.offset(last).limit(1).scalar_subquery()
-        within = m.created_at >= sa.func.coalesce(end, sa.literal(_EARLIEST, UTCDateTime()))
-        return self.ordered(wanted, within, whole=whole)
+        window = sa.select(m).where(*self.base).order_by(m.created_at.desc(), m.id.desc()).limit(size)
+        row = orm.aliased(m, window.subquery())
+        return (
+            sa.select(*(_row_columns(m, row) if whole else (row.created_at, row.id, _archived(m))))
+            .where(*_residual(row, self.shape))
+            .order_by(row.created_at.desc(), row.id.desc())
+            .limit(wanted)
+        )
 
     def window_end(self, size: int, params: Params) -> Position | None:
         """The position of the size-th row of the index range (None: the range is shorter)."""
@@ -286,12 +292,13 @@ def _parts(shape: _Shape) -> tuple[_Part, ...]:
             if shape.cursor:
                 after = sa.tuple_(sa.bindparam("after_at", type_=UTCDateTime()), sa.bindparam("after_id"))
                 base.append(sa.tuple_(model.created_at, model.id) < after)
-            parts.append(_Part(model, base, residual, shape.tags or shape.labels))
+            parts.append(_Part(model, base, residual, shape.tags or shape.labels, shape))
     return tuple(parts)
 
 
-def _residual(model: TaskModel, shape: _Shape) -> list[sa.ColumnElement[bool]]:
-    """The conditions a part checks row by row: filter_conditions' (task.py), on bound values."""
+def _residual(model: Any, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+    """The conditions a part checks row by row: filter_conditions' (task.py), on bound values; `model` is
+    a task table's class or an alias of it (a window's rows)."""
     conds: list[sa.ColumnElement[bool]] = []
     if shape.creators:
         creators = sa.select(User.id).where(User.username.in_(sa.bindparam("creators", expanding=True)))
@@ -302,9 +309,9 @@ def _residual(model: TaskModel, shape: _Shape) -> list[sa.ColumnElement[bool]]:
     if shape.priority is not None:
         conds.append(getattr(model.priority, shape.priority)(sa.bindparam("priority")))
     if shape.exit_status is not None:
-        conds.append(getattr(ArchivedTask.exit_status, shape.exit_status)(sa.bindparam("exit_status")))
+        conds.append(getattr(model.exit_status, shape.exit_status)(sa.bindparam("exit_status")))
     if shape.reporter:
-        conds.append(ArchivedTask.reporter_uuid == sa.bindparam("reporter", type_=sa.Uuid()))
+        conds.append(model.reporter_uuid == sa.bindparam("reporter", type_=sa.Uuid()))
     return conds
 
 
@@ -319,7 +326,7 @@ def _merged(
         return []
     size = max(WINDOW * wanted, WINDOW_MIN)
     found: list[list[_Head]] = [[] for _ in parts]
-    values = {**params, "wanted": wanted, "window_last": size - 1}
+    values = {**params, "wanted": wanted, "window": size}
     for row in db.session.execute(_walks(shape, read is not None), values):
         head = _Head(row.created_at, row.id, bool(row.archived))
         found[row.part].append(head)
@@ -335,12 +342,12 @@ def _merged(
 
 @functools.lru_cache(maxsize=256)
 def _walks(shape: _Shape, whole: bool) -> sa.Executable:
-    """Every part's bounded walk, in one statement (`wanted` and the window's `window_last` bound)."""
+    """Every part's bounded walk, in one statement (`wanted` and the window's size `window` bound)."""
     wanted: sa.BindParameter[int] = sa.bindparam("wanted", type_=sa.Integer())
-    last: sa.BindParameter[int] = sa.bindparam("window_last", type_=sa.Integer())
+    size: sa.BindParameter[int] = sa.bindparam("window", type_=sa.Integer())
     selects = [
         sa.select(
-            (part.windowed(wanted, last, whole=whole) if part.residual else part.ordered(wanted, whole=whole))
+            (part.windowed(wanted, size, whole=whole) if part.residual else part.ordered(wanted, whole=whole))
             .add_columns(sa.literal(number).label("part"))
             .subquery()
         )
@@ -385,15 +392,21 @@ _ROW_COLUMNS = (
 
 
 @functools.cache
-def _row_columns(model: TaskModel) -> tuple[Any, ...]:
-    """What a page shows of a task (TaskRow), with the creator's and the campaign's names as subqueries
-    (evaluated for the rows returned only, so a part's walk keeps its plan). Built once per table: SQL
-    elements are immutable, and one reused keeps its memoized cache key (less Python per request)."""
-    reporter = model.reporter_uuid if model is ArchivedTask else sa.cast(sa.null(), sa.Uuid)
-    username = sa.select(User.username).where(User.id == model.creator_id).scalar_subquery()
-    campaign = sa.select(Campaign.name).where(Campaign.id == model.campaign_id).scalar_subquery()
+def _table_row_columns(model: TaskModel) -> tuple[Any, ...]:
+    """_row_columns of the table itself, built once per table: SQL elements are immutable, and one reused
+    keeps its memoized cache key (less Python per request)."""
+    return _row_columns(model, model)
+
+
+def _row_columns(model: TaskModel, rows: Any) -> tuple[Any, ...]:
+    """What a page shows of a task (TaskRow) of `model`'s table, read from `rows` (the table, or an alias
+    of it: a window), with the creator's and the campaign's names as subqueries (evaluated for the rows
+    returned only, so a part's walk keeps its plan)."""
+    reporter = rows.reporter_uuid if model is ArchivedTask else sa.cast(sa.null(), sa.Uuid)
+    username = sa.select(User.username).where(User.id == rows.creator_id).scalar_subquery()
+    campaign = sa.select(Campaign.name).where(Campaign.id == rows.campaign_id).scalar_subquery()
     return (
-        *(getattr(model, name) for name in _ROW_COLUMNS),
+        *(getattr(rows, name) for name in _ROW_COLUMNS),
         reporter.label("reporter_uuid"),
         _archived(model),
         username.label("username"),
@@ -407,7 +420,7 @@ def _load(page: Sequence[_Head], group: Group, read: dict[tuple[bool, int], sa.R
     for model in (ArchivedTask, ActiveTask):
         ids = [h.id for h in page if h.archived == (model is ArchivedTask) and (h.archived, h.id) not in read]
         if ids:
-            selects.append(sa.select(*_row_columns(model)).where(model.id.in_(ids)))
+            selects.append(sa.select(*_table_row_columns(model)).where(model.id.in_(ids)))
     rows = dict(read)
     if selects:
         stmt = sa.union_all(*selects) if len(selects) > 1 else selects[0]

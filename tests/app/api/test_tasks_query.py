@@ -232,6 +232,41 @@ def test_query_rare_match_beyond_the_window_is_found(mixed, alice, client, monke
     assert _uuids(_query(client, alice, priority="=0", limit=9)) == mixed
 
 
+@pytest.mark.parametrize("window", [1, 2, 4])
+def test_query_tasks_of_one_instant_page_by_id_across_a_window_edge(
+    mixed, alice, client, app, monkeypatch, window
+):
+    """Every task created at the same instant: a filtered part's window ends among equal created_at, and
+    pages (offset and cursor) still follow the id, across active and archived tasks."""
+    import sqlalchemy as sa
+
+    from app import db
+    from app.models import ActiveTask, ArchivedTask
+    from app.services import task_query
+
+    with app.app_context():
+        for model in (ActiveTask, ArchivedTask):
+            db.session.execute(
+                sa.update(model).values(created_at=sa.select(sa.func.min(model.created_at)).scalar_subquery())
+            )
+        db.session.commit()
+    everything = _query(client, alice)["tasks"]
+    assert len({t["created_at"] for t in everything}) <= 2  # one instant per table
+    monkeypatch.setattr(task_query, "WINDOW", 1)
+    monkeypatch.setattr(task_query, "WINDOW_MIN", window)
+    for body, keep in (
+        ({"labels": ["n0"]}, lambda t: "n0" in t["labels"]),
+        ({"priority": "=0"}, lambda t: True),
+        ({"tags": ["t"]}, lambda t: "t" in t["tags"]),
+    ):
+        expected = [t["uuid"] for t in everything if keep(t)]
+        assert [u for page in _pages(client, alice, 2, **body) for u in page] == expected, body
+        for offset in range(len(expected)):
+            assert (
+                _uuids(_query(client, alice, limit=2, offset=offset, **body)) == expected[offset : offset + 2]
+            )
+
+
 def test_query_deep_pages_merged_by_the_database_match(mixed, alice, client, monkeypatch):
     from app.services import task_query
 
