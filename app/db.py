@@ -85,6 +85,21 @@ def _make_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_S)
     event.listen(engine, "checkout", _drop_closed)
     prepared.install(engine)  # the hot path's statements, marked by prepared.prepared
+
+    @event.listens_for(engine, "checkout")
+    def _autocommit_reads(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # Within `reads_in_autocommit`, a connection taken outside @transactional reads in autocommit
+        # (no BEGIN, no ROLLBACK); @transactional's own connection, taken after, begins as usual.
+        reading = getattr(_state, "autocommit_reads", False) and getattr(_state, "depth", 0) == 0
+        record.info[_READ_ONLY] = reading
+        if reading:
+            engine.dialect.set_isolation_level(dbapi_conn, "AUTOCOMMIT")
+
+    @event.listens_for(engine, "checkin")
+    def _transactions_again(dbapi_conn: Any, record: Any) -> None:
+        if dbapi_conn is not None and record.info.pop(_READ_ONLY, False):
+            engine.dialect.reset_isolation_level(dbapi_conn)
+
     return engine
 
 
@@ -148,7 +163,7 @@ def is_postgres() -> bool:
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = threading.local()
-_READ_ONLY = "mito_read_only"  # connection.info key: the open SQLite transaction began DEFERRED
+_READ_ONLY = "mito_read_only"  # connection.info key: a read (SQLite: began DEFERRED; PostgreSQL: autocommit)
 
 
 def transactional(fn: F) -> F:
@@ -202,8 +217,28 @@ def lock_rows(stmt: S, model: type[Base], *, skip_locked: bool = False) -> S:
     return stmt.with_for_update(key_share=True, of=model, skip_locked=skip_locked)
 
 
+def reads_in_autocommit(fn: F) -> F:
+    """A request whose reads need no transaction of their own (a query's page): on PostgreSQL, the
+    connection it takes outside @transactional reads in autocommit, which saves the BEGIN and the
+    ROLLBACK round trips around its statements. READ COMMITTED gives each statement its own snapshot
+    anyway, so the reads see what they saw in a transaction; @transactional within it still writes in one
+    transaction (it ends the autocommit read first, `_end_read_transaction`). SQLite: no change."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_state, "autocommit_reads", False)
+        _state.autocommit_reads = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _state.autocommit_reads = previous
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _end_read_transaction() -> None:
-    """End a read transaction the request began before its write (SQLite), so the write begins IMMEDIATE.
+    """End a read transaction the request began before its write, so the write begins a transaction of its
+    own: IMMEDIATE on SQLite, not autocommit on PostgreSQL (`reads_in_autocommit`).
 
     A DEFERRED transaction that reads and then writes cannot wait for the lock: if another writer
     committed since its snapshot, SQLite refuses it at once ("database is locked"). Objects read so far

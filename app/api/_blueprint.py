@@ -15,7 +15,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from app import auth
+from app import auth, db
 from app.errors import Forbidden, InvalidRequest, storable
 from app.schemas._base import ErrorSchema
 
@@ -140,6 +140,12 @@ class Blueprint(flask_smorest.Blueprint):
             return self.errors(401, 403)(wrapper) if admin else self.errors(401)(wrapper)
 
         return decorator
+
+    @staticmethod
+    def reads_in_autocommit(func: F) -> F:
+        """A read-only route (above `user_required`: the token's user is read too): on PostgreSQL its reads
+        take no transaction, two round trips fewer (`db.reads_in_autocommit`)."""
+        return db.reads_in_autocommit(func)
 
     def worker_required(self, func=None, *, lookup: bool = True):
         """Require a valid worker token whose worker still exists; sets g.current_worker.

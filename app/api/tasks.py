@@ -42,6 +42,7 @@ def batch_submit_tasks(req: dict[str, Any]) -> dict[str, list[ActiveTask | str]]
 
 
 @blp.route("/tasks/query", methods=["POST"])
+@blp.reads_in_autocommit
 @blp.user_required()
 @blp.arguments(s.TasksQueryReq)
 @blp.response(200, s.TasksQueryResp)
