@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -166,10 +167,15 @@ def worker_identity(claims: dict) -> WorkerIdentity:
 def check_worker(worker_uuid: uuid.UUID, worker: Worker | None) -> Worker:
     """The worker row a token's uuid found: 401 if it is gone (and why, if known); 403 (check_creator)."""
     if worker is None:
-        reason = db.session.scalar(sa.select(RemovedWorker.reason).where(RemovedWorker.uuid == worker_uuid))
-        raise WrongCredentials() if reason is None else WorkerRemoved(worker_uuid, reason)
+        worker_gone(worker_uuid)
     check_creator(worker.creator.state)  # loaded with the worker (joined): no extra query
     return worker
+
+
+def worker_gone(worker_uuid: uuid.UUID) -> NoReturn:
+    """401 for a token whose worker has no row: why it was removed, if known."""
+    reason = db.session.scalar(sa.select(RemovedWorker.reason).where(RemovedWorker.uuid == worker_uuid))
+    raise WrongCredentials() if reason is None else WorkerRemoved(worker_uuid, reason)
 
 
 def check_creator(creator_state: UserState) -> None:

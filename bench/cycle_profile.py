@@ -3,7 +3,7 @@ in this process (no HTTP server): the Flask test client drives the whole request
 database; prints the process CPU per request (alternated rounds), that of the PostgreSQL backend that
 served it, the statements one request sends and, with --profile, cProfile's top functions.
 
-    .venv/bin/python -m bench.cycle_profile [--requests 300] [--rounds 3] [--profile] [--echo]
+    .venv/bin/python -m bench.cycle_profile [--requests 300] [--rounds 3] [--profile] [--echo] [--heartbeat]
 """
 
 from __future__ import annotations
@@ -101,6 +101,17 @@ def scratch_coordinator(prefix: str, tasks: int) -> Iterator[tuple[Any, dict[str
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def heartbeat(app: Any, worker: dict[str, str]) -> Callable[[], None]:
+    """One heartbeat per call (`--heartbeat`)."""
+    client = app.test_client()
+
+    def beat() -> None:
+        resp = client.post("/workers/heartbeat", headers=worker)
+        assert resp.status_code == 200, resp.text
+
+    return beat
+
+
 def chained_commit(app: Any, worker: dict[str, str], exec_states: bool = False) -> Callable[[], None]:
     """One chained commit per call (Finish, Commit, next) of the task the previous one claimed.
 
@@ -141,9 +152,13 @@ def main(argv: list[str] | None = None) -> None:
         help="each statement's planning and execution time (twice: plans)",
     )
     parser.add_argument("--cpu", action="store_true", help="profile on process CPU time, not wall clock")
+    parser.add_argument(
+        "--heartbeat", action="store_true", help="a heartbeat per request, not a chained commit"
+    )
     args = parser.parse_args(argv)
     with scratch_coordinator("mito_cycles", args.requests * (args.rounds + 1) + 500) as (app, worker):
-        cycle = chained_commit(app, worker, exec_states=args.exec_states)
+        cycle = heartbeat(app, worker) if args.heartbeat else chained_commit(app, worker, args.exec_states)
+        what = "heartbeat" if args.heartbeat else "chained commit"
         count, texts = [0], []
         sent: list[tuple[str, Any]] = []
 
@@ -161,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         cycle()
         logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
         sa.event.remove(sa.Engine, "before_cursor_execute", counter)
-        print(f"statements per chained commit: {count[0]}")
+        print(f"statements per {what}: {count[0]}")
         for text in texts:
             print("  ", " ".join(text.split())[:200])
         if args.plans:
@@ -181,8 +196,8 @@ def main(argv: list[str] | None = None) -> None:
             cpu.append((time.process_time() - start) * 1000 / args.requests)
             database.append(sum(cpu_seconds(p) - s for p, s in served.items()) * 1000 / args.requests)
         sa.event.remove(sa.Engine, "before_cursor_execute", backend)
-        print("CPU per chained commit (ms): " + ", ".join(f"{c:.2f}" for c in cpu))
-        print("PostgreSQL backend CPU per chained commit (ms): " + ", ".join(f"{c:.2f}" for c in database))
+        print(f"CPU per {what} (ms): " + ", ".join(f"{c:.2f}" for c in cpu))
+        print(f"PostgreSQL backend CPU per {what} (ms): " + ", ".join(f"{c:.2f}" for c in database))
         if args.profile:
             profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
             profiler.enable()

@@ -77,11 +77,11 @@ def shutdown_workers_by_uuids(req: dict[str, Any]) -> ShutdownByUuids:
 
 
 @blp.route("/workers/heartbeat", methods=["POST"])
-@blp.worker_required
+@blp.worker_required(lookup=False)
 @blp.response(200, s.HeartbeatResp)
 def worker_heartbeat() -> HeartbeatAnswer:
     """Worker heartbeat"""
-    return worker_service.heartbeat(worker=current_worker())
+    return worker_service.heartbeat(worker=current_worker_identity())
 
 
 @blp.route("/workers/tasks", methods=["GET"])

@@ -8,14 +8,16 @@ Admin on the worker. The creator can always manage it (their personal group gets
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_mod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql
 
 from app import auth, db
 from app.db import utcnow
@@ -31,6 +33,7 @@ from app.models import (
     Worker,
     WorkerState,
 )
+from app.prepared import prepared
 from app.services import access, lifecycle, notify
 from app.services.lifecycle import Context, Event
 from mito.vocab import Notice, NoticeKind, WorkerFeature, WorkerRemoval
@@ -180,13 +183,55 @@ def unregister_worker(*, worker: Worker) -> None:
 
 
 @db.transactional
-def heartbeat(*, worker: Worker) -> HeartbeatAnswer:
-    """Record liveness; answer the Running tasks of this worker that a user asked to cancel."""
-    db.session.execute(sa.update(Worker).where(Worker.id == worker.id).values(last_heartbeat=utcnow()))
-    cancel = db.session.scalars(
-        sa.select(ActiveTask.uuid).where(ActiveTask.assigned_worker == worker.id, ActiveTask.cancel_requested)
-    ).all()
+def heartbeat(*, worker: auth.WorkerIdentity) -> HeartbeatAnswer:
+    """Record liveness; answer the Running tasks of this worker that a user asked to cancel.
+
+    The worker is the token's identity (no lookup first): the write finds it, and a removed worker (no
+    row) is refused by `auth.worker_gone` (401), one whose creator is not Active by `check_creator` (403, the
+    write rolled back). One statement on PostgreSQL, prepared (`_heartbeat_statement`); three on SQLite.
+    """
+    conn = db.session.connection()
+    params = {"wu": worker.uuid, "now": utcnow()}
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_heartbeat_statement(), params).one_or_none()
+        if row is None:
+            auth.worker_gone(worker.uuid)
+        auth.check_creator(row.creator_state)
+        return HeartbeatAnswer(cancel=list(row.cancel or ()))
+    beat = conn.execute(_BEAT.returning(_WORKERS.c.id, _WORKERS.c.creator_id), params).one_or_none()
+    if beat is None:
+        auth.worker_gone(worker.uuid)
+    auth.check_creator(conn.execute(sa.select(User.state).where(User.id == beat.creator_id)).scalar_one())
+    cancel = conn.execute(
+        sa.select(ActiveTask.uuid).where(ActiveTask.assigned_worker == beat.id, ActiveTask.cancel_requested)
+    ).scalars()
     return HeartbeatAnswer(cancel=list(cancel))
+
+
+_WORKERS = cast(sa.Table, Worker.__table__)
+_BEAT = (
+    sa.update(_WORKERS)
+    .where(_WORKERS.c.uuid == sa.bindparam("wu", type_=_WORKERS.c.uuid.type))
+    .values(last_heartbeat=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+)
+
+
+@functools.cache
+def _heartbeat_statement() -> sa.Select[Any]:
+    """PostgreSQL's heartbeat: the worker's write (a CTE answering its id and its creator's state) and the
+    uuids of its tasks a user asked to cancel (ix_active_tasks_assigned_worker), one row or none."""
+    users, active = cast(sa.Table, User.__table__), cast(sa.Table, ActiveTask.__table__)
+    beat = (
+        _BEAT.where(users.c.id == _WORKERS.c.creator_id)
+        .returning(_WORKERS.c.id, users.c.state.label("creator_state"))
+        .cte("beat")
+    )
+    cancel = (
+        sa.select(sa.func.array_agg(active.c.uuid, type_=postgresql.ARRAY(active.c.uuid.type)))
+        .where(active.c.assigned_worker == beat.c.id, active.c.cancel_requested)
+        .scalar_subquery()
+    )
+    return prepared(sa.select(beat.c.creator_state, cancel.label("cancel")))
 
 
 # ---------------------------------------------------------------- permissions

@@ -7,6 +7,7 @@ made their old tokens valid again.
 from __future__ import annotations
 
 import uuid as uuid_mod
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -99,9 +100,19 @@ def test_a_worker_whose_owner_is_not_active_is_refused(app, admin_client, users)
     users.create("alice")
     _set_state(client, "Locked")
     token = make_worker(app, "alice", {"alice": "Write"})
+    from app import db
+    from app.models import Worker
+
+    before = datetime(2020, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        db.session.execute(sa.update(Worker).values(last_heartbeat=before))
+        db.session.commit()
     resp = client.post("/workers/heartbeat", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 403
     assert resp.get_json()["msg"] == resp.get_json()["error"]
+    with app.app_context():  # the refused heartbeat's write was rolled back
+        assert db.session.scalar(sa.select(Worker.last_heartbeat)) == before
+        db.session.remove()
     _set_state(client, "Active")
     assert client.post("/workers/heartbeat", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 

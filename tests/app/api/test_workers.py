@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app import db
 from app.models import GroupWorker, Worker
+from tests.conftest import BACKEND
 
 MISSING = "123e4567-e89b-12d3-a456-426614174000"
 
@@ -97,6 +98,27 @@ def test_heartbeat_records_liveness(sched, alice, client, app):
     assert client.post("/workers/heartbeat", headers=sched.wh(w)).get_json() == {"cancel": []}
     info = client.get(f"/workers/{w['worker_id']}", headers=alice).get_json()["info"]
     assert datetime.fromisoformat(info["last_heartbeat"]) > datetime.now(UTC) - timedelta(minutes=1)
+
+
+def test_a_heartbeat_is_one_statement_on_postgresql(sched, alice, client, app):
+    """The worker's write, its creator's state and the tasks to cancel in one statement (PostgreSQL; SQLite
+    writes, then reads twice): no lookup of the worker before it."""
+    w = sched.register(alice)
+    statements: list[str] = []
+    engine = db.get_engine(app.config["DB_URL"])
+
+    def listen(_conn, _cursor, statement, *_rest):
+        if not statement.startswith("BEGIN"):  # SQLite's explicit BEGIN IMMEDIATE
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        assert client.post("/workers/heartbeat", headers=sched.wh(w)).get_json() == {"cancel": []}
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    writes = [s for s in statements if "UPDATE workers" in s]
+    assert len(writes) == 1 and not any(s.lstrip().startswith("SELECT workers") for s in statements)
+    assert len(statements) == (1 if BACKEND == "postgresql" else 3)
 
 
 def test_get_worker_needs_a_related_group(sched, alice, bob, users, admin_headers, client):
