@@ -28,6 +28,7 @@ from flask_jwt_extended import create_access_token
 from app import db
 from app.errors import Forbidden, Throttled, Unauthorized, WorkerRemoved, WrongCredentials
 from app.models import RemovedWorker, User, UserState, Worker
+from app.prepared import prepared
 
 # The 401 of a token whose signature was rotated since it was issued: say why, so a client can tell its user.
 SESSION_ENDED = (
@@ -123,7 +124,7 @@ class Actor:
 def _user_named() -> sa.Select[User]:
     """The user by name, the name bound at execution: built once, as every user request runs it (its
     compiled form is then found by a memoized cache key)."""
-    return sa.select(User).where(User.username == sa.bindparam("username"))
+    return prepared(sa.select(User).where(User.username == sa.bindparam("username")))
 
 
 def load_user(claims: dict) -> User:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from app import db
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.models import ActiveTask, Group, GroupWorker, Role, User, UserGroup, Worker
+from app.prepared import prepared
 
 
 def find_group(name: str, *, for_update: bool = False) -> Group | None:
@@ -79,7 +80,7 @@ def _group_with_role() -> sa.Select[Group, Role]:
     """The named group with the user's role in it (outer join), both bound at execution: built once, as
     most requests run it (its compiled form is then found by a memoized cache key)."""
     member = sa.and_(UserGroup.group_id == Group.id, UserGroup.user_id == sa.bindparam("user_id"))
-    return (
+    return prepared(
         sa.select(Group, UserGroup.role)
         .outerjoin(UserGroup, member)
         .where(Group.group_name == sa.bindparam("group_name"))

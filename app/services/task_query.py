@@ -54,6 +54,7 @@ from app.db import UTCDateTime
 from app.errors import InvalidRequest
 from app.models import ActiveTask, ArchivedTask, Campaign, Role, TaskCount, TaskState, User
 from app.models.group import Group
+from app.prepared import prepared
 from app.services import access, lifecycle
 from app.services.task import Filters, parse_number_filter
 from mito.vocab.queries import QUERY_LIMIT_MAX
@@ -353,7 +354,8 @@ def _walks(shape: _Shape, whole: bool) -> sa.Executable:
         )
         for number, part in enumerate(_parts(shape))
     ]
-    return sa.union_all(*selects) if len(selects) > 1 else selects[0]
+    walks = sa.union_all(*selects) if len(selects) > 1 else selects[0]
+    return prepared(walks) if shape.postgres else walks
 
 
 def _part_rest(part: _Part, params: Params, wanted: int, rows: list[_Head]) -> list[_Head]:

@@ -129,3 +129,22 @@ def test_a_rollback_keeps_the_prepared_statement(app):
         (statement,) = [s for s, _, _ in _prepared_here(conn).values() if "$1" in s and "+ 1" in s]
         assert statement.startswith("PREPARE mito_")
         conn.rollback()
+
+
+@pytest.mark.postgres_only
+def test_a_query_page_runs_prepared_with_its_token_and_group_reads(app, client, alice):
+    """POST /tasks/query: the token's user, the group with the caller's role and the page's walk are
+    prepared statements; the pages they answer are the same each time."""
+    for n in range(3):
+        task = {**TASK, "labels": [f"l{n}"]}
+        assert client.post("/tasks", json={"group_name": "alice", **task}, headers=alice).status_code == 200
+    engine = db.get_engine(app.config["DB_URL"])
+    engine.dispose()
+    body = {"group_name": "alice", "labels": ["l1"], "limit": 10}
+    pages = [client.post("/tasks/query", json=body, headers=alice).get_json() for _ in range(7)]
+    assert all(page == pages[0] for page in pages) and [t["labels"] for t in pages[0]["tasks"]] == [["l1"]]
+    with engine.connect() as conn:
+        texts = [" ".join(s.split()) for s, _, _ in _prepared_here(conn).values()]
+    assert any("FROM users WHERE users.username = $1" in t for t in texts)
+    assert any("FROM groups LEFT OUTER JOIN user_group" in t for t in texts)
+    assert any("FROM archived_tasks" in t and "labels" in t for t in texts)
