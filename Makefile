@@ -1,7 +1,11 @@
-# One command each: `make run` (the embedded standalone mode), `make test` (the whole suite, PostgreSQL then SQLite) and `make bench` (issue 13's benchmarks, docs/benchmarks.md).
+# One command each: `make run` (the embedded standalone mode), `make test` (the whole suite on PostgreSQL and on
+# SQLite, the two passes at once, each on pytest-xdist workers) and `make bench` (issue 13's benchmarks, docs/benchmarks.md).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Each pass's pytest-xdist workers; whole files per worker, so a module-scoped coordinator starts once.
+# `PYTEST_ARGS="-n 0"` runs a pass serially.
+XDIST ?= -n 2 --dist loadfile
 
 .PHONY: install run test test-postgres test-sqlite lint fmt migrate services browser bench
 
@@ -22,15 +26,15 @@ services:
 browser:
 	bash scripts/ensure-chromium.sh
 
+# The two passes run at once; --output-sync prints each pass whole when it ends, and either failing fails make.
 test: $(STAMP) services browser
-	MITO_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
-	MITO_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-postgres test-sqlite
 
 test-postgres: $(STAMP) services browser
-	MITO_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
+	MITO_TEST_DB=postgresql $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
-	MITO_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+	MITO_TEST_DB=sqlite $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app worker_agent client mito tests bench
