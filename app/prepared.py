@@ -68,20 +68,30 @@ def install(engine: sa.Engine) -> None:
 
 # A marked statement's text -> its name, its PREPARE and its EXECUTE (None: it cannot be prepared)
 _texts: dict[str, tuple[str, str, str] | None] = {}
+# Bounds: a marked statement with an expanding IN (a query's creators) has a text per list length, so the
+# texts are bounded in this process and the statements prepared on one connection (each holds its plan in
+# the server's backend); past either bound a marked statement runs as plain text, as before.
+MAX_TEXTS = 1024
+MAX_PER_CONNECTION = 64
 
 
 def _execute_prepared(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
     """Execute a marked statement as a prepared one (True); anything else is left to the dialect (False)."""
     if context is None or not context.execution_options.get(PREPARED) or not isinstance(parameters, dict):
         return False
-    if statement not in _texts:
-        _texts[statement] = _rewrite(statement)
-    found = _texts[statement]
+    if statement in _texts:
+        found = _texts[statement]
+    elif len(_texts) < MAX_TEXTS:
+        found = _texts[statement] = _rewrite(statement)
+    else:
+        return False
     if found is None:
         return False
     name, prepare, execute = found
     names: set[str] = context.root_connection.info.setdefault(PREPARED, set())
     if name not in names:
+        if len(names) >= MAX_PER_CONNECTION:
+            return False
         cursor.execute(prepare)
         names.add(name)
     cursor.execute(execute, parameters)

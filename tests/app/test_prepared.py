@@ -148,3 +148,20 @@ def test_a_query_page_runs_prepared_with_its_token_and_group_reads(app, client, 
     assert any("FROM users WHERE users.username = $1" in t for t in texts)
     assert any("FROM groups LEFT OUTER JOIN user_group" in t for t in texts)
     assert any("FROM archived_tasks" in t and "labels" in t for t in texts)
+
+
+@pytest.mark.postgres_only
+def test_past_its_bound_a_connection_runs_marked_statements_unprepared(app, monkeypatch):
+    """A query's creators filter makes a text per list length: a connection prepares at most
+    MAX_PER_CONNECTION statements, and the others still answer, as plain statements."""
+    monkeypatch.setattr(prepared, "MAX_PER_CONNECTION", 1)
+    first = prepared.prepared(sa.select(sa.bindparam("x", type_=sa.Integer()) + 1))
+    second = prepared.prepared(sa.select(sa.bindparam("x", type_=sa.Integer()) + 2))
+    engine = db.get_engine(app.config["DB_URL"])
+    engine.dispose()
+    with engine.connect() as conn:
+        assert conn.execute(first, {"x": 1}).scalar() == 2
+        assert conn.execute(second, {"x": 1}).scalar() == 3
+        assert conn.execute(second, {"x": 2}).scalar() == 4
+        assert len(_prepared_here(conn)) == 1 == len(conn.info[prepared.PREPARED])
+        conn.rollback()
