@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers import TEST_JWT_SECRET, LiveCoordinator  # noqa: E402
 
+SUBMIT_BATCH = 500  # tasks per POST /tasks/submit in Bench.submit_rate
+
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
@@ -158,8 +160,9 @@ class Bench:
 
     # ------------------------------------------------------------ the measurements
 
-    def submit_rate(self, total: int) -> None:
-        batch = 500
+    def submit_rate(self, total: int) -> float:
+        """Tasks/s of `total` tasks batch-submitted (nobody claims them: the tag `nobody`), deleted after."""
+        batch = SUBMIT_BATCH
         item = {"group_name": "bench", "tags": ["nobody"], "labels": [], "timeout": "1m", "priority": 0,
                 "task_spec": {"args": ["true"]}}  # fmt: skip
         start = time.perf_counter()
@@ -170,6 +173,7 @@ class Bench:
         elapsed = time.perf_counter() - start
         print(f"batch submit: {total} tasks in batches of {batch}: {total / elapsed:,.0f} tasks/s")
         self.clear_tasks()
+        return total / elapsed
 
     def claim_rate(self, counts: list[int], per_run: int) -> None:
         for n in counts:

@@ -20,27 +20,13 @@ from pathlib import Path
 import redis
 
 from bench.common import Figure, load
+from bench.dispatch import SUBMIT_BATCH as BATCH
 from bench.dispatch import Bench
 from bench.reference import celery, noop
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 SUBMIT_TASKS_PER_S = 5000.0
-BATCH = 500
-ITEM = {"group_name": "bench", "tags": ["nobody"], "labels": [], "timeout": "1m", "priority": 0,
-        "task_spec": {"args": ["true"]}}  # fmt: skip
-
-
-def project_rate(bench: Bench, tasks: int) -> float:
-    """Tasks/s of batch submits (nobody claims them: the tag `nobody`), the tasks deleted after."""
-    start = time.perf_counter()
-    for _ in range(0, tasks, BATCH):
-        resp = bench.http.post("/tasks/submit", json={"tasks": [ITEM] * BATCH}, headers=bench.user_headers)
-        resp.raise_for_status()
-        assert all("Ok" in r for r in resp.json()["results"]), resp.text[:500]
-    rate = tasks / (time.perf_counter() - start)
-    bench.clear_tasks()
-    return rate
 
 
 def celery_rate(tasks: int, redis_url: str) -> float:
@@ -60,11 +46,11 @@ def run(tasks: int, rounds: int, processes: int) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(PG_URL, processes, Path(tmp))
         try:
-            project_rate(bench, BATCH * 2)  # warm
+            bench.submit_rate(BATCH * 2)  # warm
             project, reference = [], []
             for _ in range(rounds):
                 reference.append(celery_rate(tasks, REDIS_URL))
-                project.append(project_rate(bench, tasks))
+                project.append(bench.submit_rate(tasks))
                 print(f"  round: batch submit {project[-1]:,.0f} tasks/s, Celery enqueue "
                       f"{reference[-1]:,.0f} tasks/s; load {load()}", flush=True)  # fmt: skip
         finally:
